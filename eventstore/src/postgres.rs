@@ -1,0 +1,692 @@
+//! The PostgreSQL back end: the system of record.
+//!
+//! Appends are one round trip to the `agentos_append` function (see the
+//! migration), in their own transaction or inside a caller's
+//! [`PgUnitOfWork`]. Global reads are gap-safe: they order by (transaction
+//! id, sequence) and stop at the reading snapshot's xmin, below which every
+//! transaction has finished. Tailers are woken by LISTEN/NOTIFY; the NOTIFY
+//! is sent after commit by a coalescing task, never inside the appending
+//! transaction (PostgreSQL serialises the commits of notifying transactions).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::{CommandId, Hash, Position, RecordedEvent, StreamId};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Executor, PgConnection, Postgres, Row, Transaction};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::chain::canonical_new;
+use crate::row::{check_request, now_micros, sql_int, RawEvent};
+use crate::{
+    migrate, AppendRequest, Appended, Batch, Counts, Direction, EventFilter, EventStore,
+    StoreError, StreamHead,
+};
+
+/// How many times an append is retried when a concurrent writer got in its way.
+const APPEND_ATTEMPTS: usize = 16;
+
+/// Connection settings for [`PgStore::connect_with`].
+#[derive(Debug, Clone)]
+pub struct PgConfig {
+    /// The database URL.
+    pub url: String,
+    /// The schema holding the event log (created if missing); `None` for the
+    /// connection's default search path (normally `public`).
+    pub schema: Option<String>,
+    /// The pool's size, including the one connection held for LISTEN.
+    pub max_connections: u32,
+}
+
+impl PgConfig {
+    /// Defaults for a URL: the default schema and a pool of 20.
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            schema: None,
+            max_connections: 20,
+        }
+    }
+}
+
+/// The event store on PostgreSQL.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    changes: watch::Sender<u64>,
+    committed: Arc<Notify>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(JoinHandle::abort);
+    }
+}
+
+/// Whether a schema name is safe to splice into DDL (it cannot be a bind parameter).
+fn valid_schema_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z' | b'_'))
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name.len() <= 63
+}
+
+impl PgStore {
+    /// Connects to a URL with the default schema, creating or upgrading it.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(PgConfig::new(url)).await
+    }
+
+    /// Connects with explicit settings, creating or upgrading the schema.
+    pub async fn connect_with(config: PgConfig) -> Result<Self, StoreError> {
+        let redacted = crate::redact(&config.url);
+        let mut options = PgConnectOptions::from_str(&config.url)
+            .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL {redacted}: {e}")))?
+            .application_name("agentos");
+        if let Some(schema) = &config.schema {
+            if !valid_schema_name(schema) {
+                return Err(StoreError::Config(format!(
+                    "invalid schema name {schema:?}: use a-z, 0-9 and _, starting with a letter or _"
+                )));
+            }
+            options = options.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot connect to PostgreSQL at {redacted}: {e}"))
+            })?;
+        if let Some(schema) = &config.schema {
+            let ddl = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+            pool.execute(sqlx::AssertSqlSafe(ddl)).await?;
+        }
+        migrate_postgres(&pool).await?;
+        let schema: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await?;
+        Ok(Self::start(pool, format!("agentos_events.{schema}")))
+    }
+
+    fn start(pool: PgPool, channel: String) -> Self {
+        let (changes, _) = watch::channel(0);
+        let committed = Arc::new(Notify::new());
+        let tasks = vec![
+            tokio::spawn(listen(pool.clone(), channel.clone(), changes.clone())),
+            tokio::spawn(notify_after_commit(
+                pool.clone(),
+                channel,
+                committed.clone(),
+            )),
+        ];
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                changes,
+                committed,
+                tasks,
+            }),
+        }
+    }
+
+    /// The connection pool, for callers that keep their own tables beside the log.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Starts a transaction in which appends and the caller's own writes
+    /// commit or roll back together.
+    pub async fn begin(&self) -> Result<PgUnitOfWork<'_>, StoreError> {
+        Ok(PgUnitOfWork {
+            tx: self.inner.pool.begin().await?,
+            store: self,
+            appended: false,
+        })
+    }
+
+    /// Wakes local subscribers and, through NOTIFY, those of other processes.
+    fn committed(&self) {
+        self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+        self.inner.committed.notify_one();
+    }
+}
+
+/// A transaction on the event store's database.
+pub struct PgUnitOfWork<'s> {
+    tx: Transaction<'static, Postgres>,
+    store: &'s PgStore,
+    appended: bool,
+}
+
+impl PgUnitOfWork<'_> {
+    /// Appends inside this transaction. A concurrent writer that got in the
+    /// way yields [`StoreError::Retry`]: roll back and run the transaction again.
+    pub async fn append(&mut self, request: AppendRequest) -> Result<Appended, StoreError> {
+        check_request(&request)?;
+        let call = AppendCall::new(&request);
+        match call.run(&mut *self.tx).await? {
+            Some(appended) => {
+                self.appended |= !appended.duplicate;
+                Ok(appended)
+            }
+            None => Err(StoreError::Retry),
+        }
+    }
+
+    /// The transaction's connection, for the caller's own statements.
+    pub fn connection(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// Commits, then wakes subscribers.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        if self.appended {
+            self.store.committed();
+        }
+        Ok(())
+    }
+}
+
+async fn migrate_postgres(pool: &PgPool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    // One migrator per schema at a time; other schemas are not held up.
+    sqlx::query("SELECT pg_advisory_xact_lock(1095189333, hashtext(current_schema()))")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS agentos_schema (
+            version bigint PRIMARY KEY,
+            name text NOT NULL,
+            checksum text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let applied: Vec<(i64, String)> =
+        sqlx::query_as("SELECT version, checksum FROM agentos_schema ORDER BY version")
+            .fetch_all(&mut *tx)
+            .await?;
+    for migration in migrate::pending(migrate::POSTGRES, &applied)? {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(migration.sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                StoreError::Migration(format!("migration {} failed: {e}", migration.version))
+            })?;
+        sqlx::query("INSERT INTO agentos_schema (version, name, checksum) VALUES ($1, $2, $3)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(migration.checksum())
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Keeps a LISTEN connection open and turns notifications into change signals.
+async fn listen(pool: PgPool, channel: String, changes: watch::Sender<u64>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let listener = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(&channel).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match listener.await {
+            Ok(mut listener) => {
+                backoff = Duration::from_millis(100);
+                // Anything committed while we were not listening must be read.
+                changes.send_modify(|n| *n = n.wrapping_add(1));
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(_)) => changes.send_modify(|n| *n = n.wrapping_add(1)),
+                        Ok(None) => {
+                            // The connection dropped and was re-established; notifications may be lost.
+                            changes.send_modify(|n| *n = n.wrapping_add(1));
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "event notifications interrupted");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot listen for event notifications"),
+        }
+        changes.send_modify(|n| *n = n.wrapping_add(1));
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Sends one NOTIFY per burst of local commits.
+async fn notify_after_commit(pool: PgPool, channel: String, committed: Arc<Notify>) {
+    loop {
+        committed.notified().await;
+        if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(&channel)
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(%error, "cannot send an event notification; tailers fall back to their timeout");
+        }
+    }
+}
+
+/// The arguments of one `agentos_append` call.
+struct AppendCall<'r> {
+    request: &'r AppendRequest,
+    event_ids: Vec<uuid::Uuid>,
+    event_types: Vec<&'r str>,
+    schema_versions: Vec<i32>,
+    payloads: Vec<&'r str>,
+    canonical: Vec<Vec<u8>>,
+    actor: String,
+    recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl<'r> AppendCall<'r> {
+    fn new(request: &'r AppendRequest) -> Self {
+        let recorded_at = now_micros();
+        let events = &request.events;
+        Self {
+            request,
+            event_ids: events.iter().map(|e| e.event_id.as_uuid()).collect(),
+            event_types: events.iter().map(|e| e.event_type.as_str()).collect(),
+            schema_versions: events.iter().map(|e| e.schema_version as i32).collect(),
+            payloads: events.iter().map(|e| e.payload.as_str()).collect(),
+            canonical: events
+                .iter()
+                .map(|e| canonical_new(&request.stream, e, &request.metadata, recorded_at))
+                .collect(),
+            actor: request.metadata.actor.to_string(),
+            recorded_at,
+        }
+    }
+
+    /// Runs the call once; `None` means a concurrent writer got in the way.
+    async fn run(
+        &self,
+        executor: impl Executor<'_, Database = Postgres>,
+    ) -> Result<Option<Appended>, StoreError> {
+        let metadata = &self.request.metadata;
+        let result = sqlx::query(
+            "SELECT out_status, out_stream, out_first_version, out_last_version, out_tx_id, out_last_position
+               FROM agentos_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(self.request.stream.as_str())
+        .bind(self.request.stream.category())
+        .bind(self.request.expected.as_i64())
+        .bind(metadata.command_id.map(|c| c.as_uuid()))
+        .bind(&self.event_ids)
+        .bind(&self.event_types)
+        .bind(&self.schema_versions)
+        .bind(&self.payloads)
+        .bind(&self.canonical)
+        .bind(metadata.correlation_id.as_uuid())
+        .bind(metadata.causation_id)
+        .bind(&self.actor)
+        .bind(self.recorded_at)
+        .fetch_one(executor)
+        .await;
+        let row = match result {
+            Ok(row) => row,
+            Err(error) => return map_append_error(error, self.request),
+        };
+        self.outcome(&row)
+    }
+
+    fn outcome(&self, row: &PgRow) -> Result<Option<Appended>, StoreError> {
+        let status: String = row.try_get(0)?;
+        let version = |i: usize| -> Result<u64, StoreError> {
+            let v: Option<i64> = row.try_get(i)?;
+            Ok(v.map_or(0, |v| v.max(0) as u64))
+        };
+        let appended = |duplicate: bool| -> Result<Option<Appended>, StoreError> {
+            Ok(Some(Appended {
+                stream: self.request.stream.clone(),
+                first_version: version(2)?,
+                last_version: version(3)?,
+                position: Position::new(version(4)?, version(5)?),
+                duplicate,
+            }))
+        };
+        match status.as_str() {
+            "appended" => appended(false),
+            "duplicate" => appended(true),
+            "retry" => Ok(None),
+            "conflict" => Err(StoreError::WrongExpectedVersion {
+                stream: self.request.stream.clone(),
+                expected: self.request.expected,
+                actual: version(3)?,
+            }),
+            "command_reused" => {
+                let first: String = row.try_get(1)?;
+                Err(StoreError::CommandIdReused {
+                    command: self
+                        .request
+                        .metadata
+                        .command_id
+                        .unwrap_or_else(|| CommandId::from_uuid(uuid::Uuid::nil())),
+                    first_stream: first
+                        .parse()
+                        .map_err(|e| StoreError::Corrupt(format!("commands table: {e}")))?,
+                })
+            }
+            other => Err(StoreError::Corrupt(format!(
+                "agentos_append answered {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Maps constraint violations of an append to what the caller can act on.
+fn map_append_error(
+    error: sqlx::Error,
+    request: &AppendRequest,
+) -> Result<Option<Appended>, StoreError> {
+    if let sqlx::Error::Database(db) = &error {
+        match (db.constraint(), db.code().as_deref()) {
+            // The same command id raced on another stream: the next attempt sees it.
+            (Some("commands_pkey"), _) => return Ok(None),
+            (Some("events_event_id"), _) => {
+                return Err(StoreError::InvalidAppend(format!(
+                    "an event of this append to {} has an id that is already stored",
+                    request.stream
+                )))
+            }
+            (_, Some(code)) if code.starts_with("22") => {
+                return Err(StoreError::InvalidAppend(format!(
+                    "rejected by the database: {}",
+                    db.message()
+                )))
+            }
+            _ => {}
+        }
+    }
+    Err(error.into())
+}
+
+macro_rules! event_columns {
+    () => {
+        "tx_id, position, stream_id, stream_version, event_id, event_type, schema_version, \
+         payload::text, correlation_id, causation_id, command_id, actor, recorded_at, prev_hash, hash"
+    };
+}
+
+/// Reads an event row selected with `event_columns!()` starting at column `at`.
+fn raw_event(row: &PgRow, at: usize) -> Result<RawEvent, sqlx::Error> {
+    Ok(RawEvent {
+        tx_id: row.try_get(at)?,
+        position: row.try_get(at + 1)?,
+        stream_id: row.try_get(at + 2)?,
+        stream_version: row.try_get(at + 3)?,
+        event_id: row.try_get(at + 4)?,
+        event_type: row.try_get(at + 5)?,
+        schema_version: row.try_get(at + 6)?,
+        payload: row.try_get(at + 7)?,
+        correlation_id: row.try_get(at + 8)?,
+        causation_id: row.try_get(at + 9)?,
+        command_id: row.try_get(at + 10)?,
+        actor: row.try_get(at + 11)?,
+        recorded_at: row.try_get(at + 12)?,
+        prev_hash: row.try_get(at + 13)?,
+        hash: row.try_get(at + 14)?,
+    })
+}
+
+fn events_from(rows: &[PgRow]) -> Result<Vec<RecordedEvent>, StoreError> {
+    rows.iter()
+        .map(|row| raw_event(row, 0)?.into_recorded())
+        .collect()
+}
+
+fn head_from(row: &PgRow) -> Result<StreamHead, StoreError> {
+    let stream: String = row.try_get(0)?;
+    let version: i64 = row.try_get(1)?;
+    let hash: Vec<u8> = row.try_get(2)?;
+    Ok(StreamHead {
+        stream: stream
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("streams table: {e}")))?,
+        version: version.max(0) as u64,
+        hash: Hash::from_slice(&hash)
+            .ok_or_else(|| StoreError::Corrupt(format!("stream {stream}: bad head hash")))?,
+    })
+}
+
+fn filter_arg(values: &[String]) -> Option<&[String]> {
+    (!values.is_empty()).then_some(values)
+}
+
+#[async_trait]
+impl EventStore for PgStore {
+    async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
+        check_request(&request)?;
+        let call = AppendCall::new(&request);
+        for attempt in 0..APPEND_ATTEMPTS {
+            if let Some(appended) = call.run(&self.inner.pool).await? {
+                if !appended.duplicate {
+                    self.committed();
+                }
+                return Ok(appended);
+            }
+            tokio::time::sleep(Duration::from_micros(fastrand::u64(
+                0..200 << attempt.min(6),
+            )))
+            .await;
+        }
+        Err(StoreError::Retry)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = match direction {
+            Direction::Forward => concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events WHERE stream_id = $1 AND stream_version >= $2 ",
+                "ORDER BY stream_version LIMIT $3"
+            ),
+            Direction::Backward => concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events WHERE stream_id = $1 AND stream_version <= $2 ",
+                "ORDER BY stream_version DESC LIMIT $3"
+            ),
+        };
+        let rows = sqlx::query(sql)
+            .bind(stream.as_str())
+            .bind(sql_int(from))
+            .bind(sql_int(limit as u64))
+            .fetch_all(&self.inner.pool)
+            .await?;
+        events_from(&rows)
+    }
+
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+        filter: &EventFilter,
+    ) -> Result<Batch, StoreError> {
+        // The horizon comes from the same snapshot the events are read with.
+        let rows = sqlx::query(concat!(
+            "SELECT h.horizon, e.* FROM ",
+            "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) h ",
+            "LEFT JOIN LATERAL (SELECT ",
+            event_columns!(),
+            " FROM events ",
+            "WHERE (tx_id, position) > ($1, $2) AND tx_id < h.horizon ",
+            "AND ($4::text[] IS NULL OR category = ANY($4)) ",
+            "AND ($5::text[] IS NULL OR event_type = ANY($5)) ",
+            "ORDER BY tx_id, position LIMIT $3) e ON true"
+        ))
+        .bind(sql_int(after.tx))
+        .bind(sql_int(after.seq))
+        .bind(sql_int(limit as u64))
+        .bind(filter_arg(&filter.categories))
+        .bind(filter_arg(&filter.event_types))
+        .fetch_all(&self.inner.pool)
+        .await?;
+        let horizon: i64 = match rows.first() {
+            Some(row) => row.try_get(0)?,
+            None => {
+                return Err(StoreError::Corrupt(
+                    "the horizon query returned no row".to_owned(),
+                ))
+            }
+        };
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let position: Option<i64> = row.try_get(2)?;
+            if position.is_some() {
+                events.push(raw_event(row, 1)?.into_recorded()?);
+            }
+        }
+        if events.len() >= limit && limit > 0 {
+            let next = events.last().map_or(after, |e| e.position);
+            return Ok(Batch {
+                events,
+                next,
+                beyond_horizon: false,
+            });
+        }
+        // Short batch: everything below the horizon has been read.
+        let next = after.max(Position::new(horizon.max(0) as u64, 0));
+        let beyond_horizon: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE tx_id >= $1)")
+                .bind(horizon)
+                .fetch_one(&self.inner.pool)
+                .await?;
+        Ok(Batch {
+            events,
+            next,
+            beyond_horizon,
+        })
+    }
+
+    async fn stream_head(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
+        let row =
+            sqlx::query("SELECT stream_id, version, head_hash FROM streams WHERE stream_id = $1")
+                .bind(stream.as_str())
+                .fetch_optional(&self.inner.pool)
+                .await?;
+        row.as_ref().map(head_from).transpose()
+    }
+
+    async fn stream_heads(
+        &self,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<Vec<StreamHead>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT stream_id, version, head_hash FROM streams WHERE stream_id > $1 ORDER BY stream_id LIMIT $2",
+        )
+        .bind(after.map_or("", StreamId::as_str))
+        .bind(sql_int(limit as u64))
+        .fetch_all(&self.inner.pool)
+        .await?;
+        rows.iter().map(head_from).collect()
+    }
+
+    async fn read_chains(
+        &self,
+        after: Option<(&StreamId, u64)>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let (stream, version) = after.map_or(("", 0), |(s, v)| (s.as_str(), v));
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE (stream_id, stream_version) > ($1, $2) ",
+            "ORDER BY stream_id, stream_version LIMIT $3"
+        ))
+        .bind(stream)
+        .bind(sql_int(version))
+        .bind(sql_int(limit as u64))
+        .fetch_all(&self.inner.pool)
+        .await?;
+        events_from(&rows)
+    }
+
+    async fn command_result(&self, command: CommandId) -> Result<Option<Appended>, StoreError> {
+        let row = sqlx::query(
+            "SELECT stream_id, first_version, last_version, tx_id, last_position FROM commands WHERE command_id = $1",
+        )
+        .bind(command.as_uuid())
+        .fetch_optional(&self.inner.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stream: String = row.try_get(0)?;
+        let int =
+            |i: usize| -> Result<u64, StoreError> { Ok(row.try_get::<i64, _>(i)?.max(0) as u64) };
+        Ok(Some(Appended {
+            stream: stream
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("commands table: {e}")))?,
+            first_version: int(1)?,
+            last_version: int(2)?,
+            position: Position::new(int(3)?, int(4)?),
+            duplicate: true,
+        }))
+    }
+
+    async fn counts(&self) -> Result<Counts, StoreError> {
+        let (events, streams): (i64, i64) =
+            sqlx::query_as("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM streams)")
+                .fetch_one(&self.inner.pool)
+                .await?;
+        Ok(Counts {
+            events: events.max(0) as u64,
+            streams: streams.max(0) as u64,
+        })
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_schema_name;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        assert!(valid_schema_name("agentos_test_1"));
+        assert!(valid_schema_name("_x"));
+        for bad in [
+            "",
+            "1a",
+            "A",
+            "a-b",
+            "a\"; DROP TABLE events; --",
+            &"a".repeat(64),
+        ] {
+            assert!(!valid_schema_name(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,538 @@
+//! The SQLite back end: the embedded default, one file in WAL mode.
+//!
+//! One writer connection takes each append in a `BEGIN IMMEDIATE`
+//! transaction, so the global order is the row id and no reader can see a
+//! gap; readers use a pool of their own. The hash chain is computed here in
+//! Rust, with the same formula the PostgreSQL function uses.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::DateTime;
+use domain::{CommandId, Hash, Position, RecordedEvent, StreamId};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use tokio::sync::watch;
+
+use crate::chain::seal;
+use crate::row::{check_request, now_micros, sql_int, RawEvent};
+use crate::{
+    migrate, AppendRequest, Appended, Batch, Counts, Direction, EventFilter, EventStore,
+    StoreError, StreamHead,
+};
+
+/// Events per INSERT statement, well under SQLite's bound-parameter limit.
+const ROWS_PER_INSERT: usize = 400;
+
+/// The event store in a SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    changes: watch::Sender<u64>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in a file, creating or upgrading its schema.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Config(format!(
+                    "cannot create the directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-32768");
+        let open_error = |e: sqlx::Error| {
+            StoreError::Unavailable(format!("cannot open SQLite file {}: {e}", path.display()))
+        };
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(open_error)?;
+        migrate_sqlite(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(open_error)?;
+        let (changes, _) = watch::channel(0);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer,
+                reader,
+                changes,
+            }),
+        })
+    }
+
+    /// The writer pool (one connection), for callers that keep their own tables
+    /// beside the log and must write in the same transaction.
+    pub fn writer(&self) -> &SqlitePool {
+        &self.inner.writer
+    }
+
+    /// Starts a write transaction in which appends and the caller's own
+    /// writes commit or roll back together.
+    pub async fn begin(&self) -> Result<SqliteUnitOfWork<'_>, StoreError> {
+        Ok(SqliteUnitOfWork {
+            tx: self.inner.writer.begin_with("BEGIN IMMEDIATE").await?,
+            store: self,
+            appended: false,
+        })
+    }
+
+    fn committed(&self) {
+        self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// A write transaction on the SQLite store.
+pub struct SqliteUnitOfWork<'s> {
+    tx: Transaction<'static, Sqlite>,
+    store: &'s SqliteStore,
+    appended: bool,
+}
+
+impl SqliteUnitOfWork<'_> {
+    /// Appends inside this transaction.
+    pub async fn append(&mut self, request: AppendRequest) -> Result<Appended, StoreError> {
+        check_request(&request)?;
+        let appended = append_in(&mut self.tx, &request).await?;
+        self.appended |= !appended.duplicate;
+        Ok(appended)
+    }
+
+    /// The transaction's connection, for the caller's own statements.
+    pub fn connection(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.tx
+    }
+
+    /// Commits, then wakes subscribers.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        if self.appended {
+            self.store.committed();
+        }
+        Ok(())
+    }
+}
+
+async fn migrate_sqlite(writer: &SqlitePool) -> Result<(), StoreError> {
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS agentos_schema (
+            version INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            checksum TEXT NOT NULL,
+            applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let applied: Vec<(i64, String)> =
+        sqlx::query_as("SELECT version, checksum FROM agentos_schema ORDER BY version")
+            .fetch_all(&mut *tx)
+            .await?;
+    for migration in migrate::pending(migrate::SQLITE, &applied)? {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(migration.sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                StoreError::Migration(format!("migration {} failed: {e}", migration.version))
+            })?;
+        sqlx::query("INSERT INTO agentos_schema (version, name, checksum) VALUES (?, ?, ?)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(migration.checksum())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The append itself, inside a write transaction.
+async fn append_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    request: &AppendRequest,
+) -> Result<Appended, StoreError> {
+    let stream = &request.stream;
+    if let Some(command) = request.metadata.command_id {
+        if let Some(first) = command_result_in(&mut **tx, command).await? {
+            if first.stream != *stream {
+                return Err(StoreError::CommandIdReused {
+                    command,
+                    first_stream: first.stream,
+                });
+            }
+            return Ok(first);
+        }
+    }
+    let head: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT version, head_hash FROM streams WHERE stream_id = ?")
+            .bind(stream.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+    let (version, hash) = match head {
+        Some((version, hash)) => (
+            version.max(0) as u64,
+            Hash::from_slice(&hash)
+                .ok_or_else(|| StoreError::Corrupt(format!("stream {stream}: bad head hash")))?,
+        ),
+        None => (0, Hash::ZERO),
+    };
+    if !request.expected.admits(version) {
+        return Err(StoreError::WrongExpectedVersion {
+            stream: stream.clone(),
+            expected: request.expected,
+            actual: version,
+        });
+    }
+    let recorded_at = now_micros();
+    let metadata = &request.metadata;
+    let sealed = seal(
+        stream,
+        (version, hash),
+        &request.events,
+        metadata,
+        recorded_at,
+    );
+    let actor = metadata.actor.to_string();
+    let mut last_position = 0;
+    let rows: Vec<_> = request.events.iter().zip(&sealed).collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (stream_id, category, stream_version, event_id, event_type, schema_version, \
+             payload, correlation_id, causation_id, command_id, actor, recorded_at, prev_hash, hash) ",
+        );
+        insert.push_values(chunk, |mut row, (event, (version, prev, hash))| {
+            row.push_bind(stream.as_str())
+                .push_bind(stream.category())
+                .push_bind(sql_int(*version))
+                .push_bind(event.event_id.as_uuid())
+                .push_bind(event.event_type.as_str())
+                .push_bind(event.schema_version as i64)
+                .push_bind(event.payload.as_str())
+                .push_bind(metadata.correlation_id.as_uuid())
+                .push_bind(metadata.causation_id)
+                .push_bind(metadata.command_id.map(|c| c.as_uuid()))
+                .push_bind(actor.as_str())
+                .push_bind(recorded_at.timestamp_micros())
+                .push_bind(prev.0.to_vec())
+                .push_bind(hash.0.to_vec());
+        });
+        let done = insert
+            .build()
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| map_insert_error(e, stream))?;
+        last_position = done.last_insert_rowid();
+    }
+    let (last_version, _, last_hash) = *sealed
+        .last()
+        .expect("check_request ensures at least one event");
+    sqlx::query(
+        "INSERT INTO streams (stream_id, category, version, head_hash) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, head_hash = excluded.head_hash",
+    )
+    .bind(stream.as_str())
+    .bind(stream.category())
+    .bind(sql_int(last_version))
+    .bind(last_hash.0.to_vec())
+    .execute(&mut **tx)
+    .await?;
+    if let Some(command) = metadata.command_id {
+        sqlx::query(
+            "INSERT INTO commands (command_id, stream_id, first_version, last_version, last_position) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(command.as_uuid())
+        .bind(stream.as_str())
+        .bind(sql_int(version + 1))
+        .bind(sql_int(last_version))
+        .bind(last_position)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(Appended {
+        stream: stream.clone(),
+        first_version: version + 1,
+        last_version,
+        position: Position::new(0, last_position.max(0) as u64),
+        duplicate: false,
+    })
+}
+
+fn map_insert_error(error: sqlx::Error, stream: &StreamId) -> StoreError {
+    if let sqlx::Error::Database(db) = &error {
+        if db.message().contains("events.event_id") {
+            return StoreError::InvalidAppend(format!(
+                "an event of this append to {stream} has an id that is already stored"
+            ));
+        }
+        if db.message().contains("json") {
+            return StoreError::InvalidAppend(format!(
+                "rejected by the database: {}",
+                db.message()
+            ));
+        }
+    }
+    error.into()
+}
+
+async fn command_result_in(
+    executor: impl sqlx::Executor<'_, Database = Sqlite>,
+    command: CommandId,
+) -> Result<Option<Appended>, StoreError> {
+    let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT stream_id, first_version, last_version, last_position FROM commands WHERE command_id = ?",
+    )
+    .bind(command.as_uuid())
+    .fetch_optional(executor)
+    .await?;
+    let Some((stream, first, last, position)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Appended {
+        stream: stream
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("commands table: {e}")))?,
+        first_version: first.max(0) as u64,
+        last_version: last.max(0) as u64,
+        position: Position::new(0, position.max(0) as u64),
+        duplicate: true,
+    }))
+}
+
+macro_rules! event_columns {
+    () => {
+        "0, position, stream_id, stream_version, event_id, event_type, schema_version, \
+         payload, correlation_id, causation_id, command_id, actor, recorded_at, prev_hash, hash"
+    };
+}
+
+/// Reads an event row selected with `event_columns!()` starting at column `at`.
+fn event_from(row: &SqliteRow, at: usize) -> Result<RecordedEvent, StoreError> {
+    let micros: i64 = row.try_get(at + 12)?;
+    let position: i64 = row.try_get(at + 1)?;
+    RawEvent {
+        tx_id: row.try_get(at)?,
+        position,
+        stream_id: row.try_get(at + 2)?,
+        stream_version: row.try_get(at + 3)?,
+        event_id: row.try_get(at + 4)?,
+        event_type: row.try_get(at + 5)?,
+        schema_version: row.try_get(at + 6)?,
+        payload: row.try_get(at + 7)?,
+        correlation_id: row.try_get(at + 8)?,
+        causation_id: row.try_get(at + 9)?,
+        command_id: row.try_get(at + 10)?,
+        actor: row.try_get(at + 11)?,
+        recorded_at: DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+            StoreError::Corrupt(format!("event at position {position}: bad time {micros}"))
+        })?,
+        prev_hash: row.try_get(at + 13)?,
+        hash: row.try_get(at + 14)?,
+    }
+    .into_recorded()
+}
+
+fn events_from(rows: &[SqliteRow]) -> Result<Vec<RecordedEvent>, StoreError> {
+    rows.iter().map(|row| event_from(row, 0)).collect()
+}
+
+fn head_from(row: (String, i64, Vec<u8>)) -> Result<StreamHead, StoreError> {
+    let (stream, version, hash) = row;
+    Ok(StreamHead {
+        hash: Hash::from_slice(&hash)
+            .ok_or_else(|| StoreError::Corrupt(format!("stream {stream}: bad head hash")))?,
+        stream: stream
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("streams table: {e}")))?,
+        version: version.max(0) as u64,
+    })
+}
+
+/// A filter list as the JSON array `json_each` reads, or NULL for "all".
+fn filter_arg(values: &[String]) -> Option<String> {
+    (!values.is_empty()).then(|| serde_json::Value::from(values.to_vec()).to_string())
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
+        check_request(&request)?;
+        let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let appended = append_in(&mut tx, &request).await?;
+        if appended.duplicate {
+            return Ok(appended); // nothing written; the transaction rolls back on drop
+        }
+        tx.commit().await?;
+        self.committed();
+        Ok(appended)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = match direction {
+            Direction::Forward => concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events WHERE stream_id = ? AND stream_version >= ? ",
+                "ORDER BY stream_version LIMIT ?"
+            ),
+            Direction::Backward => concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events WHERE stream_id = ? AND stream_version <= ? ",
+                "ORDER BY stream_version DESC LIMIT ?"
+            ),
+        };
+        let rows = sqlx::query(sql)
+            .bind(stream.as_str())
+            .bind(sql_int(from))
+            .bind(sql_int(limit as u64))
+            .fetch_all(&self.inner.reader)
+            .await?;
+        events_from(&rows)
+    }
+
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+        filter: &EventFilter,
+    ) -> Result<Batch, StoreError> {
+        if after.tx != 0 {
+            return Err(StoreError::Config(format!(
+                "checkpoint {after} does not come from a SQLite store (its positions read 0:<n>)"
+            )));
+        }
+        let categories = filter_arg(&filter.categories);
+        let types = filter_arg(&filter.event_types);
+        // The head comes from the same statement, hence the same snapshot, as the events.
+        let rows =
+            sqlx::query(concat!(
+            "SELECT h.head, e.* FROM (SELECT coalesce(max(position), 0) AS head FROM events) h ",
+            "LEFT JOIN (SELECT ", event_columns!(), " FROM events WHERE position > ?1 ",
+            "AND (?2 IS NULL OR category IN (SELECT value FROM json_each(?2))) ",
+            "AND (?3 IS NULL OR event_type IN (SELECT value FROM json_each(?3))) ",
+            "ORDER BY position LIMIT ?4) e ON 1 ORDER BY e.position"
+        ))
+            .bind(sql_int(after.seq))
+            .bind(categories)
+            .bind(types)
+            .bind(sql_int(limit as u64))
+            .fetch_all(&self.inner.reader)
+            .await?;
+        let head: i64 = match rows.first() {
+            Some(row) => row.try_get(0)?,
+            None => {
+                return Err(StoreError::Corrupt(
+                    "the head query returned no row".to_owned(),
+                ))
+            }
+        };
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.try_get::<Option<i64>, _>(2)?.is_some() {
+                events.push(event_from(row, 1)?);
+            }
+        }
+        let next = match events.last() {
+            Some(last) if events.len() >= limit => last.position,
+            // A short batch has scanned up to the head.
+            _ => after.max(Position::new(0, head.max(0) as u64)),
+        };
+        Ok(Batch {
+            events,
+            next,
+            beyond_horizon: false,
+        })
+    }
+
+    async fn stream_head(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
+        let row: Option<(String, i64, Vec<u8>)> =
+            sqlx::query_as("SELECT stream_id, version, head_hash FROM streams WHERE stream_id = ?")
+                .bind(stream.as_str())
+                .fetch_optional(&self.inner.reader)
+                .await?;
+        row.map(head_from).transpose()
+    }
+
+    async fn stream_heads(
+        &self,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<Vec<StreamHead>, StoreError> {
+        let rows: Vec<(String, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT stream_id, version, head_hash FROM streams WHERE stream_id > ? ORDER BY stream_id LIMIT ?",
+        )
+        .bind(after.map_or("", StreamId::as_str))
+        .bind(sql_int(limit as u64))
+        .fetch_all(&self.inner.reader)
+        .await?;
+        rows.into_iter().map(head_from).collect()
+    }
+
+    async fn read_chains(
+        &self,
+        after: Option<(&StreamId, u64)>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let (stream, version) = after.map_or(("", 0), |(s, v)| (s.as_str(), v));
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE (stream_id, stream_version) > (?, ?) ",
+            "ORDER BY stream_id, stream_version LIMIT ?"
+        ))
+        .bind(stream)
+        .bind(sql_int(version))
+        .bind(sql_int(limit as u64))
+        .fetch_all(&self.inner.reader)
+        .await?;
+        events_from(&rows)
+    }
+
+    async fn command_result(&self, command: CommandId) -> Result<Option<Appended>, StoreError> {
+        command_result_in(&self.inner.reader, command).await
+    }
+
+    async fn counts(&self) -> Result<Counts, StoreError> {
+        let (events, streams): (i64, i64) =
+            sqlx::query_as("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM streams)")
+                .fetch_one(&self.inner.reader)
+                .await?;
+        Ok(Counts {
+            events: events.max(0) as u64,
+            streams: streams.max(0) as u64,
+        })
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+}

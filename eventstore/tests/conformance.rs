@@ -1,0 +1,406 @@
+//! One suite, both back ends: every behaviour of the `EventStore` contract.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{request, stream, with_command};
+use domain::{CommandId, Position};
+use eventstore::{
+    verify, Direction, EventFilter, EventStore, ExpectedVersion, StoreError, Subscription,
+};
+use uuid::Uuid;
+
+async fn streams_read_forward_and_backward_with_a_valid_chain(store: Arc<dyn EventStore>) {
+    let s = stream("order");
+    let appended = store
+        .append(request(&s, ExpectedVersion::NoStream, 5))
+        .await
+        .expect("append");
+    assert_eq!(
+        (
+            appended.first_version,
+            appended.last_version,
+            appended.duplicate
+        ),
+        (1, 5, false)
+    );
+    let forward = store
+        .read_stream(&s, 2, Direction::Forward, 10)
+        .await
+        .expect("read");
+    assert_eq!(
+        forward.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        [2, 3, 4, 5]
+    );
+    assert_eq!(forward.last().map(|e| e.position), Some(appended.position));
+    let backward = store
+        .read_stream(&s, 4, Direction::Backward, 2)
+        .await
+        .expect("read");
+    assert_eq!(
+        backward
+            .iter()
+            .map(|e| e.stream_version)
+            .collect::<Vec<_>>(),
+        [4, 3]
+    );
+    assert_eq!(
+        forward[0].prev_hash,
+        store
+            .read_stream(&s, 1, Direction::Forward, 1)
+            .await
+            .expect("read")[0]
+            .hash
+    );
+    assert_eq!(
+        forward[0].payload.as_str(),
+        r#"{"n":1,"note":"é ✓"}"#,
+        "payload text is kept exactly"
+    );
+    let head = store.stream_head(&s).await.expect("head").expect("exists");
+    assert_eq!((head.version, head.hash), (5, forward[3].hash));
+    let report = verify::verify_stream(&*store, &s).await.expect("verify");
+    assert!(report.is_intact() && report.events == 5, "{report:?}");
+    let missing = stream("order");
+    assert!(store
+        .read_stream(&missing, 1, Direction::Forward, 10)
+        .await
+        .expect("read")
+        .is_empty());
+    assert_eq!(store.stream_head(&missing).await.expect("head"), None);
+}
+
+async fn expected_versions_are_enforced_with_the_actual_version(store: Arc<dyn EventStore>) {
+    let s = stream("order");
+    store
+        .append(request(&s, ExpectedVersion::Exact(0), 2))
+        .await
+        .expect("exact 0 on a new stream");
+    for expected in [
+        ExpectedVersion::NoStream,
+        ExpectedVersion::Exact(1),
+        ExpectedVersion::Exact(3),
+    ] {
+        match store.append(request(&s, expected, 1)).await {
+            Err(StoreError::WrongExpectedVersion {
+                actual: 2,
+                expected: e,
+                ..
+            }) => assert_eq!(e, expected),
+            other => panic!("expected a conflict for {expected:?}, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        store
+            .append(request(&s, ExpectedVersion::Exact(2), 1))
+            .await
+            .expect("append")
+            .last_version,
+        3
+    );
+    assert_eq!(
+        store
+            .append(request(&s, ExpectedVersion::Any, 2))
+            .await
+            .expect("append")
+            .last_version,
+        5
+    );
+    assert_eq!(
+        store.counts().await.expect("counts").events,
+        5,
+        "conflicts appended nothing"
+    );
+}
+
+async fn a_command_id_appends_once_and_returns_the_first_result(store: Arc<dyn EventStore>) {
+    let s = stream("order");
+    let command = CommandId::from_uuid(Uuid::now_v7());
+    let first = store
+        .append(with_command(
+            request(&s, ExpectedVersion::NoStream, 3),
+            command,
+        ))
+        .await
+        .expect("append");
+    // Again, even with an expected version that would now conflict.
+    let again = store
+        .append(with_command(
+            request(&s, ExpectedVersion::NoStream, 3),
+            command,
+        ))
+        .await
+        .expect("duplicate");
+    assert!(again.duplicate);
+    assert_eq!(
+        (again.first_version, again.last_version, again.position),
+        (1, 3, first.position)
+    );
+    assert_eq!(
+        store
+            .command_result(command)
+            .await
+            .expect("lookup")
+            .map(|a| a.position),
+        Some(first.position)
+    );
+    assert_eq!(store.counts().await.expect("counts").events, 3);
+    match store
+        .append(with_command(
+            request(&stream("order"), ExpectedVersion::Any, 1),
+            command,
+        ))
+        .await
+    {
+        Err(StoreError::CommandIdReused { first_stream, .. }) => assert_eq!(first_stream, s),
+        other => panic!("expected CommandIdReused, got {other:?}"),
+    }
+    assert_eq!(
+        store
+            .command_result(CommandId::from_uuid(Uuid::now_v7()))
+            .await
+            .expect("lookup"),
+        None
+    );
+}
+
+async fn concurrent_appenders_take_each_version_exactly_once(store: Arc<dyn EventStore>) {
+    const TASKS: usize = 32;
+    const EACH: usize = 3;
+    let s = stream("counter");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..TASKS {
+        let (store, s) = (store.clone(), s.clone());
+        tasks.spawn(async move {
+            let mut mine = Vec::new();
+            let mut conflicts = 0;
+            while mine.len() < EACH {
+                let version = store
+                    .stream_head(&s)
+                    .await
+                    .expect("head")
+                    .map_or(0, |h| h.version);
+                let req = request(&s, ExpectedVersion::Exact(version), 1);
+                let id = req.events[0].event_id;
+                match store.append(req).await {
+                    Ok(done) => mine.push((id, done.last_version)),
+                    Err(StoreError::WrongExpectedVersion { .. }) => conflicts += 1,
+                    Err(e) => panic!("append failed: {e}"),
+                }
+            }
+            (mine, conflicts)
+        });
+    }
+    let mut claimed = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        claimed.extend(result.expect("task").0);
+    }
+    let events = store
+        .read_stream(&s, 1, Direction::Forward, 1000)
+        .await
+        .expect("read");
+    let versions: Vec<u64> = events.iter().map(|e| e.stream_version).collect();
+    assert_eq!(
+        versions,
+        (1..=(TASKS * EACH) as u64).collect::<Vec<_>>(),
+        "no gaps, no duplicates"
+    );
+    for (id, version) in claimed {
+        assert_eq!(
+            events[version as usize - 1].event_id,
+            id,
+            "version {version} belongs to its appender"
+        );
+    }
+    assert!(verify::verify_stream(&*store, &s)
+        .await
+        .expect("verify")
+        .is_intact());
+}
+
+async fn global_reads_page_in_order_and_filter(store: Arc<dyn EventStore>) {
+    let (a, b) = (stream("alpha"), stream("beta"));
+    for i in 0..6 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        store
+            .append(request(s, ExpectedVersion::Any, 2))
+            .await
+            .expect("append");
+    }
+    let mut seen = Vec::new();
+    let mut after = Position::START;
+    loop {
+        let batch = store
+            .read_all(after, 5, &EventFilter::all())
+            .await
+            .expect("read");
+        assert!(batch.next >= after, "checkpoints never go back");
+        after = batch.next;
+        if batch.events.is_empty() {
+            break;
+        }
+        seen.extend(batch.events);
+    }
+    assert_eq!(seen.len(), 12);
+    assert!(
+        seen.windows(2).all(|w| w[0].position < w[1].position),
+        "global order"
+    );
+    let only_beta = EventFilter {
+        categories: vec!["beta".into()],
+        event_types: vec![],
+    };
+    let batch = store
+        .read_all(Position::START, 100, &only_beta)
+        .await
+        .expect("read");
+    assert_eq!(batch.events.len(), 6);
+    assert!(batch.events.iter().all(|e| e.stream_id == b));
+    let typed = EventFilter {
+        categories: vec!["alpha".into()],
+        event_types: vec!["ThingHappened".into()],
+    };
+    let batch = store
+        .read_all(Position::START, 100, &typed)
+        .await
+        .expect("read");
+    assert_eq!(batch.events.len(), 3);
+    let again = store
+        .read_all(batch.next, 100, &EventFilter::all())
+        .await
+        .expect("read");
+    assert!(again.events.is_empty(), "nothing after the end");
+}
+
+async fn a_subscription_catches_up_then_follows_live(store: Arc<dyn EventStore>) {
+    let s = stream("live");
+    store
+        .append(request(&s, ExpectedVersion::Any, 7))
+        .await
+        .expect("append");
+    let mut subscription =
+        Subscription::new(store.clone(), Position::START, EventFilter::all()).with_batch_size(3);
+    for version in 1..=7 {
+        let event = subscription
+            .next_within(Duration::from_secs(5))
+            .await
+            .expect("read")
+            .expect("caught up");
+        assert_eq!(event.stream_version, version);
+    }
+    assert_eq!(
+        subscription
+            .next_within(Duration::from_millis(100))
+            .await
+            .expect("read"),
+        None
+    );
+    let writer = {
+        let (store, s) = (store.clone(), s.clone());
+        tokio::spawn(async move {
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                store
+                    .append(request(&s, ExpectedVersion::Any, 1))
+                    .await
+                    .expect("append");
+            }
+        })
+    };
+    for version in 8..=12 {
+        // Live events arrive on the change signal, well within the quiet re-check.
+        let event = subscription
+            .next_within(Duration::from_secs(3))
+            .await
+            .expect("read")
+            .expect("live event");
+        assert_eq!(event.stream_version, version);
+    }
+    writer.await.expect("writer");
+    // A new subscription from the stored checkpoint sees nothing twice.
+    let mut resumed =
+        Subscription::new(store.clone(), subscription.checkpoint(), EventFilter::all());
+    assert_eq!(
+        resumed
+            .next_within(Duration::from_millis(100))
+            .await
+            .expect("read"),
+        None
+    );
+}
+
+async fn bad_appends_are_refused_and_store_nothing(store: Arc<dyn EventStore>) {
+    let s = stream("order");
+    assert!(matches!(
+        store.append(request(&s, ExpectedVersion::Any, 0)).await,
+        Err(StoreError::InvalidAppend(_))
+    ));
+    let first = request(&s, ExpectedVersion::Any, 2);
+    store.append(first.clone()).await.expect("append");
+    let mut reused = request(&stream("order"), ExpectedVersion::Any, 2);
+    reused.events[1].event_id = first.events[0].event_id;
+    assert!(matches!(
+        store.append(reused).await,
+        Err(StoreError::InvalidAppend(_))
+    ));
+    let mut zero = request(&s, ExpectedVersion::Any, 1);
+    zero.events[0].schema_version = 0;
+    assert!(matches!(
+        store.append(zero).await,
+        Err(StoreError::InvalidAppend(_))
+    ));
+    let counts = store.counts().await.expect("counts");
+    assert_eq!((counts.events, counts.streams), (2, 1));
+}
+
+async fn verification_walks_every_stream(store: Arc<dyn EventStore>) {
+    let mut expected = 0;
+    let mut streams = HashSet::new();
+    for i in 0..40 {
+        let s = stream(if i % 3 == 0 { "alpha" } else { "beta" });
+        store
+            .append(request(&s, ExpectedVersion::Any, 1 + i % 4))
+            .await
+            .expect("append");
+        expected += 1 + i % 4;
+        streams.insert(s);
+    }
+    let mut calls = 0;
+    let report = verify::verify_all(&*store, |_| calls += 1)
+        .await
+        .expect("verify");
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!((report.streams, report.events), (40, expected as u64));
+    assert!(calls > 0);
+}
+
+macro_rules! conformance {
+    ($backend:ident, $fixture:path) => {
+        mod $backend {
+            macro_rules! case {
+                ($name:ident) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        let fixture = <$fixture>::new().await;
+                        super::$name(fixture.shared()).await;
+                    }
+                };
+            }
+
+            case!(streams_read_forward_and_backward_with_a_valid_chain);
+            case!(expected_versions_are_enforced_with_the_actual_version);
+            case!(a_command_id_appends_once_and_returns_the_first_result);
+            case!(concurrent_appenders_take_each_version_exactly_once);
+            case!(global_reads_page_in_order_and_filter);
+            case!(a_subscription_catches_up_then_follows_live);
+            case!(bad_appends_are_refused_and_store_nothing);
+            case!(verification_walks_every_stream);
+        }
+    };
+}
+
+conformance!(postgres, eventstore::testing::TestPostgres);
+conformance!(sqlite, eventstore::testing::TestSqlite);
