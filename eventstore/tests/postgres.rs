@@ -1,0 +1,302 @@
+//! PostgreSQL-specific guarantees: the database itself refuses changes,
+//! tampering is pinpointed, and the global order is gap-safe under
+//! concurrent transactions.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{request, stream};
+use domain::{EventId, Position};
+use eventstore::chain::Break;
+use eventstore::testing::TestPostgres;
+use eventstore::{verify, EventFilter, EventStore, ExpectedVersion, StoreError, Subscription};
+use sqlx::Row;
+
+#[tokio::test]
+async fn the_database_refuses_to_update_delete_or_truncate_events() {
+    let db = TestPostgres::new().await;
+    let s = stream("order");
+    let command = domain::CommandId::from_uuid(uuid::Uuid::now_v7());
+    db.store
+        .append(common::with_command(
+            request(&s, ExpectedVersion::Any, 2),
+            command,
+        ))
+        .await
+        .expect("append");
+    for sql in [
+        "UPDATE events SET actor = 'user:mallory'",
+        "DELETE FROM events",
+        "TRUNCATE events",
+        "UPDATE commands SET stream_id = 'x'",
+        "DELETE FROM streams",
+    ] {
+        let error = sqlx::query(sql)
+            .execute(db.store.pool())
+            .await
+            .expect_err(sql);
+        assert!(error.to_string().contains("append-only"), "{sql}: {error}");
+    }
+    assert_eq!(
+        db.store.counts().await.expect("counts").events,
+        2,
+        "nothing changed"
+    );
+}
+
+#[tokio::test]
+async fn a_row_tampered_with_behind_the_stores_back_is_pinpointed() {
+    let db = TestPostgres::new().await;
+    let streams: Vec<_> = (0..3).map(|_| stream("invoice")).collect();
+    for s in &streams {
+        db.store
+            .append(request(s, ExpectedVersion::Any, 5))
+            .await
+            .expect("append");
+    }
+    let victim = &streams[1];
+    // As a superuser with triggers disabled: the kind of change the log must expose.
+    let mut tx = db.store.pool().begin().await.expect("begin");
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .expect("replica");
+    let event_id: uuid::Uuid = sqlx::query_scalar(
+        "UPDATE events SET payload = '{\"n\":2,\"amount\":1000000}' \
+         WHERE stream_id = $1 AND stream_version = 3 RETURNING event_id",
+    )
+    .bind(victim.as_str())
+    .fetch_one(&mut *tx)
+    .await
+    .expect("tamper");
+    tx.commit().await.expect("commit");
+
+    let report = verify::verify_all(&db.store, |_| ()).await.expect("verify");
+    assert_eq!(
+        (report.streams, report.events, report.broken_streams),
+        (3, 15, 1),
+        "{report:?}"
+    );
+    let (stream_id, link) = &report.broken[0];
+    assert_eq!(stream_id, victim);
+    assert_eq!(link.version, 3);
+    assert_eq!(
+        link.event.map(|(id, _)| id),
+        Some(EventId::from_uuid(event_id))
+    );
+    assert!(
+        matches!(link.problem, Break::HashMismatch { .. }),
+        "{}",
+        link.problem
+    );
+    let line = verify::describe(stream_id, link);
+    assert!(
+        line.contains(&event_id.to_string()) && line.contains("version 3"),
+        "{line}"
+    );
+    assert!(verify::verify_stream(&db.store, &streams[0])
+        .await
+        .expect("verify")
+        .is_intact());
+}
+
+/// Event positions in plain sequence order: the naive reading that skips
+/// late commits. Used to show the scenario is real.
+async fn naive_read(db: &TestPostgres, after: i64) -> Vec<i64> {
+    sqlx::query("SELECT position FROM events WHERE position > $1 ORDER BY position")
+        .bind(after)
+        .fetch_all(db.store.pool())
+        .await
+        .expect("naive read")
+        .iter()
+        .map(|row| row.get::<i64, _>(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_late_commit_with_a_lower_sequence_number_is_not_skipped() {
+    let db = TestPostgres::new().await;
+    let (a, b) = (stream("late"), stream("early"));
+    // Transaction A takes the lower sequence number and stays open.
+    let mut slow = db.store.begin().await.expect("begin");
+    let late = slow
+        .append(request(&a, ExpectedVersion::Any, 1))
+        .await
+        .expect("append in tx");
+    // B commits first with a higher sequence number.
+    let early = db
+        .store
+        .append(request(&b, ExpectedVersion::Any, 1))
+        .await
+        .expect("append");
+    assert!(
+        late.position.seq < early.position.seq,
+        "the scenario needs A's number below B's"
+    );
+
+    let naive_first = naive_read(&db, 0).await;
+    assert_eq!(naive_first, [early.position.seq as i64]);
+    let ours = db
+        .store
+        .read_all(Position::START, 100, &EventFilter::all())
+        .await
+        .expect("read");
+    assert!(
+        ours.events.is_empty(),
+        "B must wait until A has finished: {:?}",
+        ours.events
+    );
+    assert!(ours.beyond_horizon, "the reader knows something is waiting");
+
+    slow.commit().await.expect("commit");
+    let naive_then = naive_read(&db, naive_first[0]).await;
+    assert!(
+        naive_then.is_empty(),
+        "the naive reader has skipped A for good"
+    );
+    let ours = db
+        .store
+        .read_all(ours.next, 100, &EventFilter::all())
+        .await
+        .expect("read");
+    let seen: Vec<_> = ours.events.iter().map(|e| e.stream_id.clone()).collect();
+    assert_eq!(seen, [a, b], "both, in commit-safe order");
+}
+
+/// How many rounds of the randomized gap test to run (`AGENTOS_GAP_ROUNDS`).
+fn rounds() -> usize {
+    std::env::var("AGENTOS_GAP_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(10)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_with_random_commit_delays_never_make_a_tailer_skip() {
+    const WRITERS: usize = 8;
+    const TRANSACTIONS: usize = 12;
+    let db = TestPostgres::new().await;
+    let store: Arc<dyn EventStore> = db.shared();
+    let mut subscription =
+        Subscription::new(store.clone(), Position::START, EventFilter::all()).with_batch_size(7);
+    let mut seen: HashSet<EventId> = HashSet::new();
+    let mut stream_versions: HashMap<String, u64> = HashMap::new();
+    let mut written_total = 0;
+    let mut naive_skips = 0;
+    for round in 0..rounds() {
+        let streams: Vec<_> = (0..4).map(|_| stream("gap")).collect();
+        let done = Arc::new(AtomicBool::new(false));
+        let naive = tokio::spawn(naive_tail(db.store.pool().clone(), done.clone()));
+        let mut writers = tokio::task::JoinSet::new();
+        for _ in 0..WRITERS {
+            let (pg, streams) = (db.store.clone(), streams.clone());
+            writers.spawn(async move {
+                let mut written = Vec::new();
+                for _ in 0..TRANSACTIONS {
+                    let s = &streams[fastrand::usize(..streams.len())];
+                    let req = request(s, ExpectedVersion::Any, 1 + fastrand::usize(..3));
+                    loop {
+                        let mut tx = pg.begin().await.expect("begin");
+                        match tx.append(req.clone()).await {
+                            Ok(_) => {}
+                            Err(StoreError::Retry) => continue,
+                            Err(e) => panic!("append: {e}"),
+                        }
+                        tokio::time::sleep(Duration::from_millis(fastrand::u64(..15))).await;
+                        tx.commit().await.expect("commit");
+                        break;
+                    }
+                    written.extend(req.events.iter().map(|e| e.event_id));
+                }
+                written
+            });
+        }
+        let mut written = HashSet::new();
+        let mut writers_done = false;
+        loop {
+            tokio::select! {
+                result = writers.join_next(), if !writers_done => match result {
+                    Some(ids) => written.extend(ids.expect("writer")),
+                    None => writers_done = true,
+                },
+                event = subscription.next() => {
+                    let event = event.expect("subscription");
+                    assert!(seen.insert(event.event_id), "round {round}: {} delivered twice", event.event_id);
+                    let last = stream_versions.entry(event.stream_id.to_string()).or_default();
+                    assert_eq!(event.stream_version, *last + 1, "round {round}: stream order broken");
+                    *last = event.stream_version;
+                }
+                _ = tokio::time::sleep(Duration::from_secs(10)) => {
+                    panic!("round {round}: the tailer stalled with {} of {} events", seen.len(), written_total + written.len());
+                }
+            }
+            if writers_done && seen.len() == written_total + written.len() {
+                break;
+            }
+        }
+        written_total += written.len();
+        assert!(
+            written.iter().all(|id| seen.contains(id)),
+            "round {round}: an event was skipped"
+        );
+        done.store(true, Ordering::Relaxed);
+        naive_skips += naive.await.expect("naive tailer");
+    }
+    assert_eq!(seen.len(), written_total);
+    eprintln!("{} rounds, {written_total} events, each seen once; a naive sequence-order tailer skipped {naive_skips}", rounds());
+}
+
+/// Tails by sequence number alone and counts the events it would have skipped.
+async fn naive_tail(pool: sqlx::PgPool, done: Arc<AtomicBool>) -> usize {
+    let mut checkpoint = naive_max(&pool).await;
+    let mut seen = HashSet::new();
+    while !done.load(Ordering::Relaxed) {
+        let rows = sqlx::query("SELECT position FROM events WHERE position > $1 ORDER BY position")
+            .bind(checkpoint)
+            .fetch_all(&pool)
+            .await
+            .expect("naive read");
+        for row in rows {
+            let position: i64 = row.get(0);
+            seen.insert(position);
+            checkpoint = position;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let all: Vec<i64> = sqlx::query_scalar("SELECT position FROM events")
+        .fetch_all(&pool)
+        .await
+        .expect("all");
+    let start = all
+        .iter()
+        .copied()
+        .filter(|p| seen.contains(p))
+        .min()
+        .unwrap_or(i64::MAX);
+    let last = seen.iter().copied().max().unwrap_or(0);
+    all.iter()
+        .filter(|p| **p > start && **p < last && !seen.contains(p))
+        .count()
+}
+
+async fn naive_max(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+        .fetch_one(pool)
+        .await
+        .expect("max")
+}
+
+#[tokio::test]
+async fn a_database_that_is_down_is_reported_as_unavailable() {
+    let error =
+        eventstore::postgres::PgStore::connect("postgres://postgres:secret@127.0.0.1:1/none")
+            .await
+            .err()
+            .expect("nothing listens on port 1");
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    assert!(!error.to_string().contains("secret"), "{error}");
+}
