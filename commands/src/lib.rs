@@ -1,0 +1,277 @@
+//! Command handling: the one path from a request to events.
+//!
+//! [`CommandHandler::handle`] loads an aggregate's stream, folds `evolve`,
+//! calls `decide`, and appends what it returns with the version it loaded as
+//! the expected version. A concurrent writer makes it reload and decide again
+//! (bounded, with jittered backoff). A command id makes it idempotent: the
+//! same id again returns the first result without deciding anew. Correlation
+//! and causation ids travel from the [`Envelope`] into every event.
+//!
+//! It is not where business rules live (that is `domain`) nor how commands
+//! arrive (the gateway and the agents call it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::{
+    Actor, Aggregate, CommandId, CorrelationId, DecodeError, DomainEvent, EncodeError, EventId,
+    Metadata, Position, Rejection, StreamId,
+};
+use eventstore::{AppendRequest, Direction, EventStore, ExpectedVersion, StoreError};
+use uuid::Uuid;
+
+/// A command with where it goes and why.
+#[derive(Debug, Clone)]
+pub struct Envelope<C> {
+    /// The aggregate's stream.
+    pub stream: StreamId,
+    /// What is asked.
+    pub command: C,
+    /// Makes handling idempotent: the same id is handled once.
+    pub command_id: CommandId,
+    /// The root cause (the CEO's order) this command follows from.
+    pub correlation_id: CorrelationId,
+    /// The event or command that directly caused this one.
+    pub causation_id: Option<Uuid>,
+    /// Who asks.
+    pub actor: Actor,
+}
+
+/// What handling a command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    /// The stream.
+    pub stream: StreamId,
+    /// The stream's version after the command.
+    pub version: u64,
+    /// How many events the command appended (0 when the decision was to do nothing).
+    pub events: u64,
+    /// The global position of the last event appended, if any.
+    pub position: Option<Position>,
+    /// True when the command id had been handled before; this is that first result.
+    pub duplicate: bool,
+}
+
+/// Why a command was not handled.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError<R: Rejection> {
+    /// A business rule refused it; [`Rejection::code`] is the stable code.
+    #[error("{0}")]
+    Rejected(R),
+    /// Concurrent writers kept changing the stream; every attempt conflicted.
+    #[error("stream {stream} kept changing; gave up after {attempts} attempts")]
+    Contended {
+        /// The stream.
+        stream: StreamId,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The stream belongs to another kind of aggregate.
+    #[error("stream {stream} is not a {expected} stream")]
+    WrongCategory {
+        /// The stream.
+        stream: StreamId,
+        /// The aggregate's category.
+        expected: &'static str,
+    },
+    /// A stored event could not be decoded.
+    #[error("cannot decode stream {stream}: {source}")]
+    Decode {
+        /// The stream.
+        stream: StreamId,
+        /// Why.
+        source: DecodeError,
+    },
+    /// A decided event could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How conflicts are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// The first backoff's ceiling; it doubles per attempt.
+    pub base: Duration,
+    /// The largest backoff ceiling.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 10,
+            base: Duration::from_millis(2),
+            max: Duration::from_millis(200),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A random pause in [0, min(max, base·2^attempt)) ("full jitter").
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self.base.saturating_mul(1 << attempt.min(16)).min(self.max);
+        Duration::from_micros(fastrand::u64(0..=ceiling.as_micros().max(1) as u64))
+    }
+}
+
+/// Events read per round trip when loading a stream.
+const LOAD_PAGE: usize = 1000;
+
+/// Handles commands against one event store.
+#[derive(Clone)]
+pub struct CommandHandler {
+    store: Arc<dyn EventStore>,
+    policy: RetryPolicy,
+}
+
+impl CommandHandler {
+    /// A handler with the default retry policy.
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self {
+            store,
+            policy: RetryPolicy::default(),
+        }
+    }
+
+    /// The same handler with another retry policy.
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Loads an aggregate's state and version.
+    pub async fn load<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+    ) -> Result<(A, u64), HandleError<A::Rejection>> {
+        let mut state = A::default();
+        let mut version = 0;
+        loop {
+            let page = self
+                .store
+                .read_stream(stream, version + 1, Direction::Forward, LOAD_PAGE)
+                .await?;
+            for recorded in &page {
+                let event = A::Event::decode(recorded).map_err(|source| HandleError::Decode {
+                    stream: stream.clone(),
+                    source,
+                })?;
+                state = state.evolve(&event);
+                version = recorded.stream_version;
+            }
+            if page.len() < LOAD_PAGE {
+                return Ok((state, version));
+            }
+        }
+    }
+
+    /// Handles one command: decide on the current state and append the outcome.
+    pub async fn handle<A: Aggregate>(
+        &self,
+        envelope: Envelope<A::Command>,
+    ) -> Result<Handled, HandleError<A::Rejection>> {
+        let stream = &envelope.stream;
+        if stream.category() != A::CATEGORY {
+            return Err(HandleError::WrongCategory {
+                stream: stream.clone(),
+                expected: A::CATEGORY,
+            });
+        }
+        if let Some(first) = self.store.command_result(envelope.command_id).await? {
+            return first_result(first, &envelope);
+        }
+        let metadata = Metadata {
+            correlation_id: envelope.correlation_id,
+            causation_id: envelope.causation_id,
+            command_id: Some(envelope.command_id),
+            actor: envelope.actor.clone(),
+        };
+        for attempt in 0..self.policy.attempts {
+            let (state, version) = self.load::<A>(stream).await?;
+            let events = state
+                .decide(&envelope.command)
+                .map_err(HandleError::Rejected)?;
+            if events.is_empty() {
+                return Ok(Handled {
+                    stream: stream.clone(),
+                    version,
+                    events: 0,
+                    position: None,
+                    duplicate: false,
+                });
+            }
+            let events = events
+                .iter()
+                .map(|e| e.encode(EventId::from_uuid(Uuid::now_v7())))
+                .collect::<Result<Vec<_>, _>>()?;
+            let request = AppendRequest {
+                stream: stream.clone(),
+                expected: ExpectedVersion::Exact(version),
+                events,
+                metadata: metadata.clone(),
+            };
+            match self.store.append(request).await {
+                Ok(appended) => {
+                    return Ok(Handled {
+                        stream: appended.stream,
+                        version: appended.last_version,
+                        events: appended.last_version + 1 - appended.first_version,
+                        position: Some(appended.position),
+                        duplicate: appended.duplicate,
+                    })
+                }
+                Err(StoreError::WrongExpectedVersion { .. }) | Err(StoreError::Retry) => {
+                    tracing::debug!(%stream, attempt, "conflict; deciding again");
+                    tokio::time::sleep(self.policy.backoff(attempt)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(HandleError::Contended {
+            stream: stream.clone(),
+            attempts: self.policy.attempts,
+        })
+    }
+}
+
+fn first_result<C, R: Rejection>(
+    first: eventstore::Appended,
+    envelope: &Envelope<C>,
+) -> Result<Handled, HandleError<R>> {
+    if first.stream != envelope.stream {
+        return Err(StoreError::CommandIdReused {
+            command: envelope.command_id,
+            first_stream: first.stream,
+        }
+        .into());
+    }
+    Ok(Handled {
+        stream: first.stream,
+        version: first.last_version,
+        events: first.last_version + 1 - first.first_version,
+        position: Some(first.position),
+        duplicate: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_stays_under_its_ceiling() {
+        let policy = RetryPolicy::default();
+        for attempt in 0..40 {
+            let ceiling = policy
+                .base
+                .saturating_mul(1 << attempt.min(16))
+                .min(policy.max);
+            assert!(policy.backoff(attempt) <= ceiling);
+        }
+    }
+}

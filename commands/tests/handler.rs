@@ -1,0 +1,155 @@
+//! The command handler against both back ends, with the Directive model.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use commands::{CommandHandler, Envelope, HandleError};
+use domain::directive::{CancelDirective, Directive, DirectiveCommand, IssueDirective, Priority};
+use domain::{Actor, Aggregate, Category, CommandId, CorrelationId, Rejection, StreamId};
+use eventstore::testing::{TestPostgres, TestSqlite};
+use eventstore::{Direction, EventStore};
+use uuid::Uuid;
+
+fn ceo() -> Actor {
+    Actor::User("ceo".to_owned())
+}
+
+fn directive() -> StreamId {
+    StreamId::new(
+        &Category::new(Directive::CATEGORY).expect("valid"),
+        Uuid::now_v7(),
+    )
+}
+
+fn envelope(stream: &StreamId, command: DirectiveCommand) -> Envelope<DirectiveCommand> {
+    Envelope {
+        stream: stream.clone(),
+        command,
+        command_id: CommandId::from_uuid(Uuid::now_v7()),
+        correlation_id: CorrelationId::from_uuid(Uuid::now_v7()),
+        causation_id: None,
+        actor: ceo(),
+    }
+}
+
+fn issue() -> DirectiveCommand {
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 25, 9, 0, 0)
+        .single()
+        .expect("valid");
+    DirectiveCommand::Issue(IssueDirective {
+        text: "Reorder what is running low".to_owned(),
+        priority: Priority::Normal,
+        deadline: None,
+        spending_limit: None,
+        issued_by: ceo(),
+        issued_at: at,
+    })
+}
+
+fn cancel(reason: &str) -> DirectiveCommand {
+    DirectiveCommand::Cancel(CancelDirective {
+        reason: reason.to_owned(),
+        cancelled_by: ceo(),
+        cancelled_at: Utc
+            .with_ymd_and_hms(2026, 11, 25, 10, 0, 0)
+            .single()
+            .expect("valid"),
+    })
+}
+
+async fn commands_decide_append_and_carry_their_ids(store: Arc<dyn EventStore>) {
+    let handler = CommandHandler::new(store.clone());
+    let s = directive();
+    let mut first = envelope(&s, issue());
+    first.causation_id = Some(Uuid::now_v7());
+    let handled = handler
+        .handle::<Directive>(first.clone())
+        .await
+        .expect("issue");
+    assert_eq!(
+        (handled.version, handled.events, handled.duplicate),
+        (1, 1, false)
+    );
+    let again = handler
+        .handle::<Directive>(first.clone())
+        .await
+        .expect("same command again");
+    assert!(again.duplicate);
+    assert_eq!((again.version, again.position), (1, handled.position));
+    let recorded = store
+        .read_stream(&s, 1, Direction::Forward, 10)
+        .await
+        .expect("read");
+    assert_eq!(recorded.len(), 1, "the duplicate appended nothing");
+    let metadata = &recorded[0].metadata;
+    assert_eq!(metadata.correlation_id, first.correlation_id);
+    assert_eq!(metadata.causation_id, first.causation_id);
+    assert_eq!(metadata.command_id, Some(first.command_id));
+    assert_eq!(recorded[0].event_type, "DirectiveIssued");
+
+    match handler.handle::<Directive>(envelope(&s, issue())).await {
+        Err(HandleError::Rejected(r)) => assert_eq!(r.code(), "directive.already_issued"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    let wrong = StreamId::new(&Category::new("invoice").expect("valid"), Uuid::now_v7());
+    assert!(matches!(
+        handler.handle::<Directive>(envelope(&wrong, issue())).await,
+        Err(HandleError::WrongCategory { .. })
+    ));
+}
+
+async fn concurrent_commands_are_decided_on_fresh_state(store: Arc<dyn EventStore>) {
+    let handler = CommandHandler::new(store.clone());
+    let s = directive();
+    handler
+        .handle::<Directive>(envelope(&s, issue()))
+        .await
+        .expect("issue");
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (handler, s) = (handler.clone(), s.clone());
+        tasks.spawn(async move {
+            handler
+                .handle::<Directive>(envelope(&s, cancel(&format!("reason {i}"))))
+                .await
+        });
+    }
+    let (mut cancelled, mut refused) = (0, 0);
+    while let Some(result) = tasks.join_next().await {
+        match result.expect("task") {
+            Ok(_) => cancelled += 1,
+            Err(HandleError::Rejected(r)) if r.code() == "directive.already_closed" => refused += 1,
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!(
+        (cancelled, refused),
+        (1, 7),
+        "exactly one cancellation wins"
+    );
+    let (state, version) = handler.load::<Directive>(&s).await.expect("load");
+    assert_eq!(version, 2);
+    assert_eq!(state.status, domain::directive::DirectiveStatus::Cancelled);
+}
+
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                let db = super::TestPostgres::new().await;
+                super::$name(db.shared()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                let db = super::TestSqlite::new().await;
+                super::$name(db.shared()).await;
+            }
+        }
+    };
+}
+
+both!(commands_decide_append_and_carry_their_ids);
+both!(concurrent_commands_are_decided_on_fresh_state);
