@@ -100,7 +100,7 @@ mod tests {
     #[test]
     fn money_serialises_as_minor_units_and_code() {
         let eur: Currency = "EUR".parse().expect("valid");
-        let amount = Money::new(-1_234_56, eur);
+        let amount = Money::new(-123_456, eur);
         let json = serde_json::to_string(&amount).expect("serialise");
         assert_eq!(json, r#"{"minor":-123456,"currency":"EUR"}"#);
         assert_eq!(serde_json::from_str::<Money>(&json).expect("parse"), amount);

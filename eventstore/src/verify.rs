@@ -174,7 +174,7 @@ async fn finish(
 ) -> Result<Result<u64, BrokenLink>, StoreError> {
     let (version, _) = check.head();
     let mut head = head;
-    if !check.is_broken() && head.as_ref().map_or(true, |h| h.version != version) {
+    if !check.is_broken() && head.as_ref().is_none_or(|h| h.version != version) {
         // The head may have been read before the last appends: read it again.
         head = store.stream_head(stream).await?;
         let target = head.as_ref().map_or(0, |h| h.version);
