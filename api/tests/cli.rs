@@ -19,16 +19,27 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn assert_no_panic(output: &Output) {
-    assert!(!text(&output.stderr).contains("panicked"), "{}", text(&output.stderr));
+    assert!(
+        !text(&output.stderr).contains("panicked"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
 fn migrate_creates_the_embedded_default_schema() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("nested/agentos.db").display());
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("nested/agentos.db").display()
+    );
     let output = agentos(&url, &["migrate"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    assert!(text(&output.stdout).contains("schema up to date"), "{}", text(&output.stdout));
+    assert!(
+        text(&output.stdout).contains("schema up to date"),
+        "{}",
+        text(&output.stdout)
+    );
     let again = agentos(&url, &["migrate"]);
     assert!(again.status.success(), "migrating twice is harmless");
 }
@@ -38,13 +49,22 @@ fn bad_urls_and_unreachable_databases_get_a_clear_message() {
     let output = agentos("mysql://root:hunter2@db/x", &["migrate"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
-    assert!(stderr.contains("unsupported database URL") && !stderr.contains("hunter2"), "{stderr}");
+    assert!(
+        stderr.contains("unsupported database URL") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
     assert_no_panic(&output);
 
-    let output = agentos("postgres://postgres:hunter2@127.0.0.1:1/agentos", &["verify"]);
+    let output = agentos(
+        "postgres://postgres:hunter2@127.0.0.1:1/agentos",
+        &["verify"],
+    );
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
-    assert!(stderr.contains("unavailable") && !stderr.contains("hunter2"), "{stderr}");
+    assert!(
+        stderr.contains("unavailable") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
     assert_no_panic(&output);
 }
 
@@ -54,7 +74,11 @@ fn a_malformed_stream_id_is_a_usage_error() {
     let url = format!("sqlite://{}", dir.path().join("a.db").display());
     let output = agentos(&url, &["verify", "--stream", "order-not-a-uuid"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("invalid stream id"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("invalid stream id"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -66,14 +90,20 @@ fn a_newer_schema_is_refused_and_left_alone() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let store = SqliteStore::open(&path).await.expect("open");
-        sqlx::query("INSERT INTO agentos_schema (version, name, checksum) VALUES (99, 'future', 'x')")
-            .execute(store.writer())
-            .await
-            .expect("insert");
+        sqlx::query(
+            "INSERT INTO agentos_schema (version, name, checksum) VALUES (99, 'future', 'x')",
+        )
+        .execute(store.writer())
+        .await
+        .expect("insert");
     });
     let output = agentos(&url, &["migrate"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stderr).contains("newer than this binary"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("newer than this binary"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -82,7 +112,9 @@ fn verify_passes_an_intact_log_and_names_a_broken_link() {
     let path = dir.path().join("a.db");
     let url = format!("sqlite://{}", path.display());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let stream: StreamId = format!("invoice-{}", uuid::Uuid::now_v7()).parse().expect("valid");
+    let stream: StreamId = format!("invoice-{}", uuid::Uuid::now_v7())
+        .parse()
+        .expect("valid");
     rt.block_on(async {
         let store = SqliteStore::open(&path).await.expect("open");
         let events = (0..4)
@@ -100,13 +132,27 @@ fn verify_passes_an_intact_log_and_names_a_broken_link() {
             actor: Actor::User("auditor".to_owned()),
         };
         store
-            .append(AppendRequest { stream: stream.clone(), expected: ExpectedVersion::NoStream, events, metadata })
+            .append(AppendRequest {
+                stream: stream.clone(),
+                expected: ExpectedVersion::NoStream,
+                events,
+                metadata,
+            })
             .await
             .expect("append");
     });
     let output = agentos(&url, &["verify"]);
-    assert!(output.status.success(), "{}{}", text(&output.stdout), text(&output.stderr));
-    assert!(text(&output.stdout).contains("intact: 4 events in 1 streams"), "{}", text(&output.stdout));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    assert!(
+        text(&output.stdout).contains("intact: 4 events in 1 streams"),
+        "{}",
+        text(&output.stdout)
+    );
 
     rt.block_on(async {
         let store = SqliteStore::open(&path).await.expect("open");
@@ -115,11 +161,17 @@ fn verify_passes_an_intact_log_and_names_a_broken_link() {
             .await
             .expect("tamper");
     });
-    for args in [&["verify"][..], &["verify", "--stream", stream.as_str()][..]] {
+    for args in [
+        &["verify"][..],
+        &["verify", "--stream", stream.as_str()][..],
+    ] {
         let output = agentos(&url, args);
         assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
         let stdout = text(&output.stdout);
-        assert!(stdout.contains(&format!("BROKEN {stream} breaks at version 3")), "{stdout}");
+        assert!(
+            stdout.contains(&format!("BROKEN {stream} breaks at version 3")),
+            "{stdout}"
+        );
     }
 }
 
@@ -127,15 +179,37 @@ fn verify_passes_an_intact_log_and_names_a_broken_link() {
 fn bench_prints_figures_beside_baselines_as_json() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("a.db").display());
-    let output = agentos(&url, &["bench", "verify", "--json", "--seconds", "0.2", "--events", "2000"]);
+    let output = agentos(
+        &url,
+        &[
+            "bench",
+            "verify",
+            "--json",
+            "--seconds",
+            "0.2",
+            "--events",
+            "2000",
+        ],
+    );
     assert!(output.status.success(), "{}", text(&output.stderr));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
     let figures = json["figures"].as_array().expect("figures");
     assert_eq!(figures.len(), 2);
     for figure in figures {
-        assert!(figure["events_per_sec"].as_f64().is_some_and(|v| v > 0.0), "{figure}");
-        assert!(figure["baseline_events_per_sec"].as_f64().is_some_and(|v| v > 0.0), "{figure}");
+        assert!(
+            figure["events_per_sec"].as_f64().is_some_and(|v| v > 0.0),
+            "{figure}"
+        );
+        assert!(
+            figure["baseline_events_per_sec"]
+                .as_f64()
+                .is_some_and(|v| v > 0.0),
+            "{figure}"
+        );
     }
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
-    assert!(leftovers.is_empty(), "scratch files are removed: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "scratch files are removed: {leftovers:?}"
+    );
 }
