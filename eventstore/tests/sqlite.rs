@@ -12,7 +12,10 @@ use eventstore::{verify, EventStore, ExpectedVersion};
 async fn the_database_refuses_to_update_or_delete_events() {
     let db = TestSqlite::new().await;
     db.store
-        .append(request(&stream("order"), ExpectedVersion::Any, 2))
+        .append(common::with_command(
+            request(&stream("order"), ExpectedVersion::Any, 2),
+            domain::CommandId::from_uuid(uuid::Uuid::now_v7()),
+        ))
         .await
         .expect("append");
     for sql in [
