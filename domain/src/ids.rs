@@ -107,31 +107,39 @@ impl StreamId {
     }
 }
 
+/// Splits a stream id into its category length and uuid, if it is well formed.
+fn parse_stream_id(s: &str) -> Option<(usize, Uuid)> {
+    let (category, id_text) = s.split_once('-')?;
+    if !is_valid_category(category) {
+        return None;
+    }
+    // One stream, one spelling: only the canonical lowercase hyphenated form,
+    // the only form of 36 characters that parses.
+    if id_text.len() != 36 || id_text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let id = Uuid::try_parse(id_text).ok()?;
+    Some((category.len(), id))
+}
+
 impl FromStr for StreamId {
     type Err = InvalidId;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = || InvalidId::StreamId(s.to_owned());
-        let (category, id_text) = s.split_once('-').ok_or_else(invalid)?;
-        if !is_valid_category(category) {
-            return Err(invalid());
-        }
-        let id = Uuid::try_parse(id_text).map_err(|_| invalid())?;
-        // One stream, one spelling: only the canonical lowercase hyphenated form.
-        if id.hyphenated().to_string() != id_text {
-            return Err(invalid());
-        }
-        Ok(Self {
-            text: s.to_owned(),
-            category_len: category.len(),
-            id,
-        })
+        s.to_owned().try_into()
     }
 }
 
 impl TryFrom<String> for StreamId {
     type Error = InvalidId;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        match parse_stream_id(&text) {
+            Some((category_len, id)) => Ok(Self {
+                text,
+                category_len,
+                id,
+            }),
+            None => Err(InvalidId::StreamId(text)),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::{
-    CommandId, CorrelationId, EventId, Hash, JsonText, Metadata, Position, RecordedEvent,
+    CommandId, CorrelationId, EventId, Hash, JsonText, Metadata, Position, RecordedEvent, StreamId,
 };
 use uuid::Uuid;
 
@@ -43,10 +43,7 @@ impl RawEvent {
                 non_negative(self.tx_id, "tx id", at)?,
                 non_negative(at, "position", at)?,
             ),
-            stream_id: self
-                .stream_id
-                .parse()
-                .map_err(|e| corrupt(format!("{e}")))?,
+            stream_id: StreamId::try_from(self.stream_id).map_err(|e| corrupt(format!("{e}")))?,
             stream_version: non_negative(self.stream_version, "stream version", at)?,
             event_id: EventId::from_uuid(self.event_id),
             event_type: self.event_type,
@@ -82,9 +79,16 @@ pub(crate) fn check_request(request: &crate::AppendRequest) -> Result<(), StoreE
         )));
     }
     for event in &request.events {
-        if event.event_type.is_empty() || event.event_type.len() > 128 {
+        // Event types name message-bus subjects, so they are single tokens.
+        let type_ok = !event.event_type.is_empty()
+            && event.event_type.len() <= 128
+            && event
+                .event_type
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !type_ok {
             return Err(StoreError::InvalidAppend(format!(
-                "event type {:?} must be 1-128 characters",
+                "event type {:?} must be 1-128 letters, digits or _",
                 event.event_type
             )));
         }
