@@ -25,6 +25,7 @@ pub mod chain;
 mod error;
 pub mod migrate;
 pub mod postgres;
+pub mod relay;
 mod row;
 pub mod sqlite;
 mod subscription;

@@ -29,11 +29,18 @@ impl Migration {
 }
 
 /// PostgreSQL's migrations.
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "event_log",
-    sql: include_str!("../migrations/postgres/0001_event_log.sql"),
-}];
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "event_log",
+        sql: include_str!("../migrations/postgres/0001_event_log.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "relay",
+        sql: include_str!("../migrations/postgres/0002_relay.sql"),
+    },
+];
 
 /// SQLite's migrations.
 pub const SQLITE: &[Migration] = &[Migration {

@@ -95,3 +95,126 @@ impl TestSqlite {
         Arc::new(self.store.clone())
     }
 }
+
+/// A nats-server with JetStream of the test's own, on a free port with a
+/// temporary store, so a test can kill and restart it. Killed on drop.
+///
+/// The binary is `AGENTOS_NATS_SERVER`, else the one the test command installs
+/// under `~/.cache/agentos/nats-venv`, else `nats-server` on the PATH; it must
+/// be 2.10 or later.
+pub struct TestNats {
+    /// `nats://127.0.0.1:<port>`.
+    pub url: String,
+    port: u16,
+    binary: std::path::PathBuf,
+    store_dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl TestNats {
+    /// Starts a server; panics with what is missing when it cannot.
+    pub async fn start() -> Self {
+        let binary = nats_server_binary();
+        let port = free_port();
+        let store_dir = tempfile::tempdir().expect("a temporary directory for JetStream");
+        let mut nats = Self {
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            binary,
+            store_dir,
+            child: None,
+        };
+        nats.restart().await;
+        nats
+    }
+
+    /// Kills the server abruptly (SIGKILL); its store stays for a restart.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and store, waiting until it listens.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let child = std::process::Command::new(&self.binary)
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.store_dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.binary.display()));
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "nats-server did not listen on port {} within 5 s",
+            self.port
+        );
+    }
+}
+
+impl Drop for TestNats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn nats_server_binary() -> std::path::PathBuf {
+    let candidates = std::env::var_os("AGENTOS_NATS_SERVER")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .chain(std::env::var_os("HOME").map(|home| {
+            std::path::Path::new(&home).join(".cache/agentos/nats-venv/bin/nats-server")
+        }))
+        .chain(std::iter::once(std::path::PathBuf::from("nats-server")));
+    for candidate in candidates {
+        let Ok(output) = std::process::Command::new(&candidate)
+            .arg("--version")
+            .output()
+        else {
+            continue;
+        };
+        let version = String::from_utf8_lossy(&output.stdout).to_string();
+        if supports_jetstream_api(&version) {
+            return candidate;
+        }
+    }
+    panic!(
+        "no nats-server 2.10 or later found: run scripts/test (it installs one), \
+         or set AGENTOS_NATS_SERVER to its path"
+    );
+}
+
+/// Whether `nats-server --version` output names 2.10 or later.
+fn supports_jetstream_api(version: &str) -> bool {
+    let Some(number) = version.split_whitespace().find_map(|w| w.strip_prefix('v')) else {
+        return false;
+    };
+    let mut parts = number.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (2, 10)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}

@@ -1,0 +1,461 @@
+//! The relay: every committed event, in gap-safe global order, published to
+//! one NATS JetStream stream, exactly once as far as any consumer can tell.
+//!
+//! - **Order.** Events are read with a [`Subscription`] (gap-safe, catch-up
+//!   then live) and published in that order on one connection.
+//! - **Pipelining.** Up to [`RelayConfig::max_in_flight`] publishes wait for
+//!   their acknowledgement at once; acknowledgements are taken in order. Each
+//!   publish names its predecessor's id (`Nats-Expected-Last-Msg-Id`), so a
+//!   message lost with a broken connection is never overtaken by a later one
+//!   resent after an automatic reconnect: JetStream refuses the later one.
+//! - **Checkpoint.** `relay_checkpoints` moves only past events JetStream has
+//!   acknowledged, so a relay that dies resumes there. The overlap it publishes
+//!   again carries the same `Nats-Msg-Id` (the event id) and is dropped by the
+//!   stream's duplicate window; consumers also check stream versions.
+//! - **Lease.** One relay per name is active: it holds a session advisory lock
+//!   on a dedicated connection and writes its checkpoint on that connection
+//!   only, so a relay whose lease connection is gone can no longer move the
+//!   checkpoint. Others wait as hot standbys and take over when the lock frees
+//!   (PostgreSQL releases it as soon as the holder's connection closes).
+//! - **Outages.** A NATS or PostgreSQL outage is retried with backoff and shown
+//!   in [`RelayStatus`]; the relay never gives up and never crash-loops.
+
+use std::future::IntoFuture;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, context::PublishAckFuture, stream};
+use async_nats::HeaderMap;
+use domain::{Position, RecordedEvent};
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use sqlx::postgres::PgConnection;
+use sqlx::{Connection, Row};
+use tokio::sync::watch;
+
+use crate::postgres::PgStore;
+use crate::{EventFilter, EventStore, StoreError, Subscription};
+
+/// The advisory-lock namespace of relay leases.
+const LEASE_LOCK: i32 = 1_095_189_334;
+
+/// Headers every relayed message carries besides `Nats-Msg-Id`.
+pub mod headers {
+    /// The event type.
+    pub const EVENT_TYPE: &str = "AgentOS-Event-Type";
+    /// The payload's schema version.
+    pub const SCHEMA_VERSION: &str = "AgentOS-Schema-Version";
+    /// The event's global position (`tx:seq`), a checkpoint in the store.
+    pub const POSITION: &str = "AgentOS-Position";
+    /// The stream id.
+    pub const STREAM: &str = "AgentOS-Stream";
+    /// The event's version in its stream.
+    pub const STREAM_VERSION: &str = "AgentOS-Stream-Version";
+    /// The correlation id.
+    pub const CORRELATION_ID: &str = "AgentOS-Correlation-Id";
+    /// The causation id, when there is one.
+    pub const CAUSATION_ID: &str = "AgentOS-Causation-Id";
+}
+
+/// How a relay runs.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The lease and checkpoint name: one active relay per name.
+    pub name: String,
+    /// The JetStream stream (created or updated on start).
+    pub stream: String,
+    /// The subject prefix: events go to `<prefix>.<category>.<stream id>.<type>`.
+    pub subject_prefix: String,
+    /// How long JetStream remembers message ids to drop duplicates.
+    pub duplicate_window: Duration,
+    /// Publishes awaiting acknowledgement at most.
+    pub max_in_flight: usize,
+    /// Events read from the store per batch.
+    pub read_batch: usize,
+    /// How often the checkpoint is written while events flow.
+    pub checkpoint_interval: Duration,
+    /// How long an unacknowledged publish may take before the relay restarts.
+    pub ack_timeout: Duration,
+    /// How often a standby tries to take the lease.
+    pub standby_poll: Duration,
+    /// The longest pause between attempts after a failure.
+    pub max_backoff: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            name: "default".to_owned(),
+            stream: "AGENTOS".to_owned(),
+            subject_prefix: "agentos".to_owned(),
+            duplicate_window: Duration::from_secs(10 * 60),
+            max_in_flight: 512,
+            read_batch: 1000,
+            checkpoint_interval: Duration::from_millis(100),
+            ack_timeout: Duration::from_secs(5),
+            standby_poll: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RelayConfig {
+    /// The subject an event is published under.
+    pub fn subject(&self, event: &RecordedEvent) -> String {
+        format!(
+            "{}.{}.{}.{}",
+            self.subject_prefix,
+            event.stream_id.category(),
+            event.stream_id,
+            event.event_type
+        )
+    }
+
+    /// The JetStream stream's configuration.
+    pub fn stream_config(&self) -> stream::Config {
+        stream::Config {
+            name: self.stream.clone(),
+            subjects: vec![format!("{}.>", self.subject_prefix)],
+            storage: stream::StorageType::File,
+            duplicate_window: self.duplicate_window,
+            ..Default::default()
+        }
+    }
+}
+
+/// What a relay is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayState {
+    /// Not yet started.
+    Starting,
+    /// Another relay holds the lease; this one takes over when it goes.
+    Standby,
+    /// Holding the lease and publishing.
+    Active,
+    /// Waiting to retry after a failure (see [`RelayStatus::last_error`]).
+    Retrying,
+}
+
+/// A relay's health, for health checks and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayStatus {
+    /// What it is doing.
+    pub state: RelayState,
+    /// Every event up to here has been acknowledged by JetStream.
+    pub checkpoint: Position,
+    /// Events acknowledged since this relay started.
+    pub published: u64,
+    /// Of those, how many JetStream reported as duplicates (the overlap after a restart).
+    pub duplicates: u64,
+    /// The last failure, if the relay is retrying.
+    pub last_error: Option<String>,
+}
+
+/// Why one active period of the relay ended.
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error("event store: {0}")]
+    Store(#[from] StoreError),
+    #[error("PostgreSQL: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("NATS: {0}")]
+    Nats(String),
+}
+
+fn nats(error: impl std::fmt::Display) -> RelayError {
+    RelayError::Nats(error.to_string())
+}
+
+/// Publishes the event store to NATS JetStream.
+pub struct Relay {
+    store: PgStore,
+    client: async_nats::Client,
+    config: RelayConfig,
+    status: watch::Sender<RelayStatus>,
+}
+
+type AckFuture = Pin<Box<dyn std::future::Future<Output = (Position, AckResult)> + Send>>;
+type AckResult =
+    Result<Result<jetstream::publish::PublishAck, String>, tokio::time::error::Elapsed>;
+
+impl Relay {
+    /// A relay over `store` publishing through `client`.
+    pub fn new(store: PgStore, client: async_nats::Client, config: RelayConfig) -> Self {
+        let (status, _) = watch::channel(RelayStatus {
+            state: RelayState::Starting,
+            checkpoint: Position::START,
+            published: 0,
+            duplicates: 0,
+            last_error: None,
+        });
+        Self {
+            store,
+            client,
+            config,
+            status,
+        }
+    }
+
+    /// Follows the relay's health.
+    pub fn status(&self) -> watch::Receiver<RelayStatus> {
+        self.status.subscribe()
+    }
+
+    /// Runs until the task is dropped: waits for the lease, publishes, and
+    /// after any failure starts again from the checkpoint.
+    pub async fn run(self) {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.active_period().await {
+                Ok(()) => backoff = Duration::from_millis(50),
+                Err(error) => {
+                    tracing::warn!(relay = %self.config.name, %error, "relay interrupted; retrying");
+                    self.status.send_modify(|s| {
+                        s.state = RelayState::Retrying;
+                        s.last_error = Some(error.to_string());
+                    });
+                    tokio::time::sleep(jitter(backoff)).await;
+                    backoff = (backoff * 2).min(self.config.max_backoff);
+                }
+            }
+        }
+    }
+
+    /// Takes the lease (waiting as a standby), then publishes until a failure.
+    async fn active_period(&self) -> Result<(), RelayError> {
+        let mut lease = self.take_lease().await?;
+        let context = jetstream::ContextBuilder::new()
+            .timeout(self.config.ack_timeout)
+            .max_ack_inflight(self.config.max_in_flight.max(1) * 2)
+            .build(self.client.clone());
+        ensure_stream(&context, &self.config).await?;
+        let checkpoint = read_checkpoint(&mut lease, &self.config.name).await?;
+        self.status.send_modify(|s| {
+            s.state = RelayState::Active;
+            s.checkpoint = checkpoint;
+            s.last_error = None;
+        });
+        tracing::info!(relay = %self.config.name, %checkpoint, "relay active");
+        self.publish_from(&context, &mut lease, checkpoint).await
+    }
+
+    /// A connection holding this relay's lease; waits while another holds it.
+    async fn take_lease(&self) -> Result<PgConnection, RelayError> {
+        let mut standby = false;
+        loop {
+            let mut connection = self.store.pool().acquire().await?.detach();
+            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+                .bind(LEASE_LOCK)
+                .bind(&self.config.name)
+                .fetch_one(&mut connection)
+                .await?;
+            if taken {
+                return Ok(connection);
+            }
+            drop(connection.close().await);
+            if !standby {
+                standby = true;
+                tracing::info!(relay = %self.config.name, "another relay is active; standing by");
+                self.status.send_modify(|s| s.state = RelayState::Standby);
+            }
+            tokio::time::sleep(self.config.standby_poll).await;
+        }
+    }
+
+    async fn publish_from(
+        &self,
+        context: &jetstream::Context,
+        lease: &mut PgConnection,
+        checkpoint: Position,
+    ) -> Result<(), RelayError> {
+        let store: Arc<dyn EventStore> = Arc::new(self.store.clone());
+        let mut events = Subscription::new(store, checkpoint, EventFilter::all())
+            .with_batch_size(self.config.read_batch);
+        let mut in_flight: FuturesOrdered<AckFuture> = FuturesOrdered::new();
+        let mut acked = checkpoint;
+        let mut saved = checkpoint;
+        let mut unsaved = 0_u64;
+        let mut last_save = Instant::now();
+        let mut heartbeat = tokio::time::interval(
+            self.config
+                .checkpoint_interval
+                .max(Duration::from_millis(10)),
+        );
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first publish of a period goes alone; each later one states the
+        // id of the one before it (`Nats-Expected-Last-Msg-Id`), so a publish
+        // lost with a broken connection can never be overtaken by a later one:
+        // JetStream rejects the later one and the relay starts again from its
+        // checkpoint. Duplicates are recognised before that check.
+        let mut previous: Option<String> = None;
+        let mut warmed_up = false;
+        loop {
+            let room = if warmed_up {
+                in_flight.len() < self.config.max_in_flight.max(1)
+            } else {
+                previous.is_none()
+            };
+            tokio::select! {
+                biased;
+                Some((position, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                    let ack = result
+                        .map_err(|_| nats("no acknowledgement within the ack timeout"))?
+                        .map_err(RelayError::Nats)?;
+                    acked = position;
+                    unsaved += 1;
+                    warmed_up = true;
+                    self.status.send_modify(|s| {
+                        s.published += 1;
+                        s.duplicates += u64::from(ack.duplicate);
+                    });
+                }
+                event = events.next(), if room => {
+                    let event = event?;
+                    let mut publish = self.message(&event)?;
+                    if let Some(previous) = &previous {
+                        publish = publish.expected_last_message_id(previous);
+                    }
+                    previous = Some(event.event_id.to_string());
+                    let ack = context
+                        .send_publish(self.config.subject(&event), publish)
+                        .await
+                        .map_err(nats)?;
+                    // Resuming after this checkpoint re-reads nothing handed out before it.
+                    let resume = events.checkpoint();
+                    let timeout = self.config.ack_timeout;
+                    in_flight.push_back(Box::pin(acknowledged(ack, resume, timeout)));
+                }
+                _ = heartbeat.tick() => {}
+            }
+            let due = last_save.elapsed() >= self.config.checkpoint_interval;
+            if due && (acked != saved || unsaved > 0 || in_flight.is_empty()) {
+                // Also a heartbeat of the lease: a dead lease connection fails here.
+                save_checkpoint(lease, &self.config.name, acked, unsaved).await?;
+                saved = acked;
+                unsaved = 0;
+                last_save = Instant::now();
+                self.status.send_modify(|s| s.checkpoint = acked);
+            }
+        }
+    }
+
+    fn message(
+        &self,
+        event: &RecordedEvent,
+    ) -> Result<jetstream::message::PublishMessage, RelayError> {
+        let mut map = HeaderMap::new();
+        map.insert(headers::EVENT_TYPE, event.event_type.as_str());
+        map.insert(
+            headers::SCHEMA_VERSION,
+            event.schema_version.to_string().as_str(),
+        );
+        map.insert(headers::POSITION, event.position.to_string().as_str());
+        map.insert(headers::STREAM, event.stream_id.as_str());
+        map.insert(
+            headers::STREAM_VERSION,
+            event.stream_version.to_string().as_str(),
+        );
+        map.insert(
+            headers::CORRELATION_ID,
+            event.metadata.correlation_id.to_string().as_str(),
+        );
+        if let Some(causation) = event.metadata.causation_id {
+            map.insert(headers::CAUSATION_ID, causation.to_string().as_str());
+        }
+        let body = serde_json::to_vec(event)
+            .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", event.event_id)))?;
+        Ok(jetstream::message::PublishMessage::build()
+            .headers(map)
+            .message_id(event.event_id.to_string())
+            .payload(body.into()))
+    }
+}
+
+/// Waits for one acknowledgement, tagged with the checkpoint it allows.
+async fn acknowledged(
+    ack: PublishAckFuture,
+    resume: Position,
+    timeout: Duration,
+) -> (Position, AckResult) {
+    let result = tokio::time::timeout(timeout, ack.into_future())
+        .await
+        .map(|r| r.map_err(|e| e.to_string()));
+    (resume, result)
+}
+
+/// The event a relayed message carries (its body is the recorded event as JSON).
+pub fn decode_message(body: &[u8]) -> Result<RecordedEvent, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+/// Creates the stream, or brings an existing one to this configuration.
+async fn ensure_stream(
+    context: &jetstream::Context,
+    config: &RelayConfig,
+) -> Result<(), RelayError> {
+    let wanted = config.stream_config();
+    let mut stream = context
+        .get_or_create_stream(wanted.clone())
+        .await
+        .map_err(nats)?;
+    let info = stream.info().await.map_err(nats)?;
+    let current = &info.config;
+    if current.subjects != wanted.subjects || current.duplicate_window != wanted.duplicate_window {
+        tracing::info!(stream = %wanted.name, "updating the JetStream stream's subjects and duplicate window");
+        let mut updated = current.clone();
+        updated.subjects = wanted.subjects;
+        updated.duplicate_window = wanted.duplicate_window;
+        context.update_stream(updated).await.map_err(nats)?;
+    }
+    Ok(())
+}
+
+async fn read_checkpoint(lease: &mut PgConnection, name: &str) -> Result<Position, RelayError> {
+    let row = sqlx::query("SELECT tx_id, seq FROM relay_checkpoints WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *lease)
+        .await?;
+    Ok(match row {
+        Some(row) => {
+            let (tx, seq): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            Position::new(tx.max(0) as u64, seq.max(0) as u64)
+        }
+        None => Position::START,
+    })
+}
+
+async fn save_checkpoint(
+    lease: &mut PgConnection,
+    name: &str,
+    at: Position,
+    published: u64,
+) -> Result<(), RelayError> {
+    sqlx::query(
+        "INSERT INTO relay_checkpoints (name, tx_id, seq, published) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, seq = excluded.seq, \
+         published = relay_checkpoints.published + excluded.published, updated_at = now()",
+    )
+    .bind(name)
+    .bind(crate::row::sql_int(at.tx))
+    .bind(crate::row::sql_int(at.seq))
+    .bind(crate::row::sql_int(published))
+    .execute(&mut *lease)
+    .await?;
+    Ok(())
+}
+
+/// The stored checkpoint of the relay called `name`, for lag reports and tests.
+pub async fn checkpoint(store: &PgStore, name: &str) -> Result<Position, StoreError> {
+    let mut connection = store.pool().acquire().await?;
+    read_checkpoint(&mut connection, name)
+        .await
+        .map_err(|e| match e {
+            RelayError::Store(e) => e,
+            RelayError::Database(e) => e.into(),
+            RelayError::Nats(e) => StoreError::Unavailable(e),
+        })
+}
+
+fn jitter(d: Duration) -> Duration {
+    d / 2 + Duration::from_micros(fastrand::u64(0..=d.as_micros() as u64 / 2))
+}
