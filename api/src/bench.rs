@@ -33,6 +33,8 @@ pub enum Which {
     Read,
     /// Hash-chain verification.
     Verify,
+    /// The relay to NATS JetStream (PostgreSQL only).
+    Relay,
 }
 
 /// Arguments of `agentos bench`.
@@ -47,9 +49,16 @@ pub struct BenchArgs {
     /// Seconds per timed run.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
-    /// Events to read or verify.
+    /// Events to read, verify or relay.
     #[arg(long, default_value_t = 200_000)]
     events: u64,
+    /// The NATS server the relay benchmark publishes to (in scratch streams it removes).
+    #[arg(
+        long,
+        env = "AGENTOS_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    nats_url: String,
 }
 
 /// One figure and its baseline.
@@ -120,6 +129,7 @@ pub async fn run(url: &str, args: BenchArgs) -> anyhow::Result<()> {
             Which::Append => "append",
             Which::Read => "read",
             Which::Verify => "verify",
+            Which::Relay => "relay",
         },
         figures,
     };
@@ -252,6 +262,15 @@ async fn measure_all(scratch: &Scratch, args: &BenchArgs) -> anyhow::Result<Vec<
                 "raw ordered keyset scan",
                 raw,
             ));
+        }
+        (Which::Relay, Scratch::Postgres { store, .. }) => {
+            fill(scratch, args.events).await?;
+            figures.push(relay::measure(store, &args.nats_url).await?);
+        }
+        (Which::Relay, Scratch::Sqlite { .. }) => {
+            anyhow::bail!(
+                "the relay publishes PostgreSQL's log to NATS: give a postgres:// database URL"
+            )
         }
     }
     Ok(figures)
@@ -786,6 +805,129 @@ impl Scratch {
                     let _ = std::fs::remove_file(file);
                 }
             }
+        }
+    }
+}
+
+/// The relay against raw pipelined JetStream publishing.
+mod relay {
+    use super::*;
+    use async_nats::jetstream;
+    use eventstore::relay::{Relay, RelayConfig};
+
+    /// Publishes in flight at once, for the relay and the raw baseline alike.
+    const WINDOW: usize = 512;
+
+    pub async fn measure(store: &PgStore, nats_url: &str) -> anyhow::Result<Figure> {
+        let client = async_nats::connect(nats_url)
+            .await
+            .with_context(|| format!("cannot connect to NATS at {nats_url}"))?;
+        let context = jetstream::new(client.clone());
+        let tag = std::process::id();
+        let config = RelayConfig {
+            name: format!("bench_{tag}"),
+            stream: format!("AGENTOS_BENCH_{tag}"),
+            subject_prefix: format!("agentos_bench_{tag}"),
+            max_in_flight: WINDOW,
+            ..RelayConfig::default()
+        };
+        let raw_stream = format!("AGENTOS_BENCH_RAW_{tag}");
+        let result = async {
+            let events = all_events(store).await?;
+            let raw = raw_publish(&context, &raw_stream, &config, &events).await?;
+            let ours = relay_all(store, &client, &config, &events).await?;
+            Ok(Figure::new(
+                "relay to JetStream, 512 in flight",
+                ours,
+                "raw pipelined JetStream publish with Nats-Msg-Id",
+                raw,
+            )
+            .ratio_target(0.7))
+        }
+        .await;
+        for stream in [&config.stream, &raw_stream] {
+            let _ = context.delete_stream(stream).await;
+        }
+        result
+    }
+
+    async fn all_events(store: &PgStore) -> anyhow::Result<Vec<domain::RecordedEvent>> {
+        let mut events = Vec::new();
+        let mut after = Position::START;
+        loop {
+            let batch = store.read_all(after, 1000, &EventFilter::all()).await?;
+            if batch.events.is_empty() && !batch.beyond_horizon {
+                return Ok(events);
+            }
+            after = batch.next;
+            events.extend(batch.events);
+        }
+    }
+
+    /// The same messages (same subjects, bodies, ids and headers, so the same
+    /// size), published with the same window straight from memory: no reads,
+    /// no checkpoint, no ordering checks.
+    async fn raw_publish(
+        context: &jetstream::Context,
+        stream: &str,
+        config: &RelayConfig,
+        events: &[domain::RecordedEvent],
+    ) -> anyhow::Result<f64> {
+        let raw_config = RelayConfig {
+            stream: stream.to_owned(),
+            subject_prefix: format!("{}_raw", config.subject_prefix),
+            ..config.clone()
+        };
+        context
+            .get_or_create_stream(raw_config.stream_config())
+            .await?;
+        let messages: Vec<(String, jetstream::message::PublishMessage)> = events
+            .iter()
+            .map(|e| Ok((raw_config.subject(e), Relay::message(e)?)))
+            .collect::<anyhow::Result<_>>()?;
+        let started = Instant::now();
+        let mut in_flight = std::collections::VecDeque::with_capacity(WINDOW);
+        for (subject, publish) in messages {
+            if in_flight.len() >= WINDOW {
+                let ack: jetstream::context::PublishAckFuture =
+                    in_flight.pop_front().context("a publish in flight")?;
+                ack.await?;
+            }
+            in_flight.push_back(context.send_publish(subject, publish).await?);
+        }
+        for ack in in_flight {
+            ack.await?;
+        }
+        Ok(events.len() as f64 / started.elapsed().as_secs_f64())
+    }
+
+    /// Runs a relay from the start of the log until its checkpoint passes the last event.
+    async fn relay_all(
+        store: &PgStore,
+        client: &async_nats::Client,
+        config: &RelayConfig,
+        events: &[domain::RecordedEvent],
+    ) -> anyhow::Result<f64> {
+        let last = events.last().context("the scratch log is empty")?.position;
+        let relay = Relay::new(store.clone(), client.clone(), config.clone());
+        let mut status = relay.status();
+        let started = Instant::now();
+        let task = tokio::spawn(relay.run());
+        let waited = tokio::time::timeout(
+            Duration::from_secs(600),
+            status.wait_for(|s| s.checkpoint >= last),
+        )
+        .await
+        .map(|r| r.is_ok());
+        let seconds = started.elapsed().as_secs_f64();
+        task.abort();
+        let error = status.borrow().last_error.clone();
+        match waited {
+            Ok(true) => Ok(events.len() as f64 / seconds),
+            _ => anyhow::bail!(
+                "the relay did not finish within 10 minutes{}",
+                error.map(|e| format!(": {e}")).unwrap_or_default()
+            ),
         }
     }
 }

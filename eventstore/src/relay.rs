@@ -274,7 +274,9 @@ impl Relay {
         let mut in_flight: FuturesOrdered<AckFuture> = FuturesOrdered::new();
         let mut acked = checkpoint;
         let mut saved = checkpoint;
+        // Acknowledged since the last save, and how many of them were duplicates.
         let mut unsaved = 0_u64;
+        let mut duplicates = 0_u64;
         let mut last_save = Instant::now();
         let mut heartbeat = tokio::time::interval(
             self.config
@@ -303,15 +305,12 @@ impl Relay {
                         .map_err(RelayError::Nats)?;
                     acked = position;
                     unsaved += 1;
+                    duplicates += u64::from(ack.duplicate);
                     warmed_up = true;
-                    self.status.send_modify(|s| {
-                        s.published += 1;
-                        s.duplicates += u64::from(ack.duplicate);
-                    });
                 }
                 event = events.next(), if room => {
                     let event = event?;
-                    let mut publish = self.message(&event)?;
+                    let mut publish = Self::message(&event)?;
                     if let Some(previous) = &previous {
                         publish = publish.expected_last_message_id(previous);
                     }
@@ -331,18 +330,24 @@ impl Relay {
             if due && (acked != saved || unsaved > 0 || in_flight.is_empty()) {
                 // Also a heartbeat of the lease: a dead lease connection fails here.
                 save_checkpoint(lease, &self.config.name, acked, unsaved).await?;
+                self.status.send_modify(|s| {
+                    s.checkpoint = acked;
+                    s.published += unsaved;
+                    s.duplicates += duplicates;
+                });
                 saved = acked;
                 unsaved = 0;
+                duplicates = 0;
                 last_save = Instant::now();
-                self.status.send_modify(|s| s.checkpoint = acked);
             }
         }
     }
 
-    fn message(
-        &self,
+    /// The message that carries an event: the recorded event as JSON, its id
+    /// as `Nats-Msg-Id`, and the [`headers`].
+    pub fn message(
         event: &RecordedEvent,
-    ) -> Result<jetstream::message::PublishMessage, RelayError> {
+    ) -> Result<jetstream::message::PublishMessage, StoreError> {
         let mut map = HeaderMap::new();
         map.insert(headers::EVENT_TYPE, event.event_type.as_str());
         map.insert(
