@@ -38,6 +38,8 @@ use crate::{EventFilter, EventStore, StoreError, Subscription};
 
 /// The advisory-lock namespace of relay leases.
 const LEASE_LOCK: i32 = 1_095_189_334;
+/// How often an idle relay checks that its lease connection is alive.
+const LEASE_CHECK: Duration = Duration::from_secs(1);
 
 /// Headers every relayed message carries besides `Nats-Msg-Id`.
 pub mod headers {
@@ -327,8 +329,14 @@ impl Relay {
                 _ = heartbeat.tick() => {}
             }
             let due = last_save.elapsed() >= self.config.checkpoint_interval;
-            if due && (acked != saved || unsaved > 0 || in_flight.is_empty()) {
-                // Also a heartbeat of the lease: a dead lease connection fails here.
+            let progress = acked != saved || unsaved > 0;
+            if due && !progress && last_save.elapsed() >= LEASE_CHECK {
+                // Idle: make sure the lease still holds.
+                sqlx::query("SELECT 1").execute(&mut *lease).await?;
+                last_save = Instant::now();
+            }
+            if due && progress {
+                // Written on the lease connection: a relay that lost it cannot write.
                 save_checkpoint(lease, &self.config.name, acked, unsaved).await?;
                 self.status.send_modify(|s| {
                     s.checkpoint = acked;
