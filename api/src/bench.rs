@@ -833,7 +833,7 @@ mod relay {
         };
         let raw_stream = format!("AGENTOS_BENCH_RAW_{tag}");
         let result = async {
-            let events = all_events(store).await?;
+            let events = eventstore::read_to_end(store, &EventFilter::all()).await?;
             let raw = raw_publish(&context, &raw_stream, &config, &events).await?;
             let ours = relay_all(store, &client, &config, &events).await?;
             Ok(Figure::new(
@@ -849,19 +849,6 @@ mod relay {
             let _ = context.delete_stream(stream).await;
         }
         result
-    }
-
-    async fn all_events(store: &PgStore) -> anyhow::Result<Vec<domain::RecordedEvent>> {
-        let mut events = Vec::new();
-        let mut after = Position::START;
-        loop {
-            let batch = store.read_all(after, 1000, &EventFilter::all()).await?;
-            if batch.events.is_empty() && !batch.beyond_horizon {
-                return Ok(events);
-            }
-            after = batch.next;
-            events.extend(batch.events);
-        }
     }
 
     /// The same messages (same subjects, bodies, ids and headers, so the same

@@ -262,6 +262,25 @@ impl Backend {
     }
 }
 
+/// Every event committed so far that passes `filter`, in global order: for
+/// exports, benchmarks and tests. A reader that follows the log live uses a
+/// [`Subscription`].
+pub async fn read_to_end(
+    store: &dyn EventStore,
+    filter: &EventFilter,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut events = Vec::new();
+    let mut after = Position::START;
+    loop {
+        let batch = store.read_all(after, 1000, filter).await?;
+        if batch.events.is_empty() && !batch.beyond_horizon {
+            return Ok(events);
+        }
+        after = batch.next;
+        events.extend(batch.events);
+    }
+}
+
 /// A URL with any password replaced by `***`, for messages and logs.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

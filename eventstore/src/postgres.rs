@@ -476,6 +476,29 @@ fn filter_arg(values: &[String]) -> Option<&[String]> {
     (!values.is_empty()).then_some(values)
 }
 
+/// Events after a position, below the horizon of the statement's own snapshot:
+/// one uncorrelated subquery, evaluated once, bounds the scan and is returned
+/// with every row.
+const READ_ALL: &str = concat!(
+    "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) ",
+    "SELECT (SELECT horizon FROM h), ",
+    event_columns!(),
+    " FROM events ",
+    "WHERE (tx_id, position) > ($1, $2) AND tx_id < (SELECT horizon FROM h) ",
+    "AND ($4::text[] IS NULL OR category = ANY($4)) ",
+    "AND ($5::text[] IS NULL OR event_type = ANY($5)) ",
+    "ORDER BY tx_id, position LIMIT $3"
+);
+
+/// The horizon alone, and whether its snapshot has events to read after a position.
+const HORIZON_IF_NOTHING_TO_READ: &str = concat!(
+    "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) ",
+    "SELECT horizon, EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1, $2) ",
+    "AND tx_id < horizon ",
+    "AND ($3::text[] IS NULL OR category = ANY($3)) ",
+    "AND ($4::text[] IS NULL OR event_type = ANY($4))) FROM h"
+);
+
 #[async_trait]
 impl EventStore for PgStore {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
@@ -532,46 +555,29 @@ impl EventStore for PgStore {
         limit: usize,
         filter: &EventFilter,
     ) -> Result<Batch, StoreError> {
-        // The horizon comes from the same snapshot the events are read with:
-        // one uncorrelated subquery, evaluated once per statement, bounds the
-        // scan and is returned with every row.
+        // The horizon comes from the same snapshot the events are read with.
         let (rows, horizon) = loop {
-            let rows = sqlx::query(concat!(
-            "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) ",
-            "SELECT (SELECT horizon FROM h), ",
-            event_columns!(),
-            " FROM events ",
-            "WHERE (tx_id, position) > ($1, $2) AND tx_id < (SELECT horizon FROM h) ",
-            "AND ($4::text[] IS NULL OR category = ANY($4)) ",
-            "AND ($5::text[] IS NULL OR event_type = ANY($5)) ",
-            "ORDER BY tx_id, position LIMIT $3"
-        ))
-            .bind(sql_int(after.tx))
-            .bind(sql_int(after.seq))
-            .bind(sql_int(limit as u64))
-            .bind(filter_arg(&filter.categories))
-            .bind(filter_arg(&filter.event_types))
-            .fetch_all(&self.inner.pool)
-            .await?;
+            let rows = sqlx::query(READ_ALL)
+                .bind(sql_int(after.tx))
+                .bind(sql_int(after.seq))
+                .bind(sql_int(limit as u64))
+                .bind(filter_arg(&filter.categories))
+                .bind(filter_arg(&filter.event_types))
+                .fetch_all(&self.inner.pool)
+                .await?;
             let horizon: i64 = match rows.first() {
                 Some(row) => row.try_get(0)?,
                 // No rows, so no horizon: ask for it alone. Nothing below a later
                 // snapshot's horizon may be skipped, so it is used only if that
                 // snapshot, too, has nothing to read after `after`.
                 None => {
-                    let (horizon, more): (i64, bool) = sqlx::query_as(
-                    "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) \
-                     SELECT horizon, EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1, $2) \
-                     AND tx_id < horizon \
-                     AND ($3::text[] IS NULL OR category = ANY($3)) \
-                     AND ($4::text[] IS NULL OR event_type = ANY($4))) FROM h",
-                )
-                .bind(sql_int(after.tx))
-                .bind(sql_int(after.seq))
-                .bind(filter_arg(&filter.categories))
-                .bind(filter_arg(&filter.event_types))
-                .fetch_one(&self.inner.pool)
-                .await?;
+                    let (horizon, more): (i64, bool) = sqlx::query_as(HORIZON_IF_NOTHING_TO_READ)
+                        .bind(sql_int(after.tx))
+                        .bind(sql_int(after.seq))
+                        .bind(filter_arg(&filter.categories))
+                        .bind(filter_arg(&filter.event_types))
+                        .fetch_one(&self.inner.pool)
+                        .await?;
                     if more {
                         // Events committed between the two statements: read again.
                         continue;

@@ -158,10 +158,15 @@ pub struct RelayStatus {
 enum RelayError {
     #[error("event store: {0}")]
     Store(#[from] StoreError),
-    #[error("PostgreSQL: {0}")]
-    Database(#[from] sqlx::Error),
     #[error("NATS: {0}")]
     Nats(String),
+}
+
+/// Database errors are classified as the store classifies them.
+impl From<sqlx::Error> for RelayError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Store(error.into())
+    }
 }
 
 fn nats(error: impl std::fmt::Display) -> RelayError {
@@ -423,7 +428,7 @@ async fn ensure_stream(
     Ok(())
 }
 
-async fn read_checkpoint(lease: &mut PgConnection, name: &str) -> Result<Position, RelayError> {
+async fn read_checkpoint(lease: &mut PgConnection, name: &str) -> Result<Position, StoreError> {
     let row = sqlx::query("SELECT tx_id, seq FROM relay_checkpoints WHERE name = $1")
         .bind(name)
         .fetch_optional(&mut *lease)
@@ -460,13 +465,7 @@ async fn save_checkpoint(
 /// The stored checkpoint of the relay called `name`, for lag reports and tests.
 pub async fn checkpoint(store: &PgStore, name: &str) -> Result<Position, StoreError> {
     let mut connection = store.pool().acquire().await?;
-    read_checkpoint(&mut connection, name)
-        .await
-        .map_err(|e| match e {
-            RelayError::Store(e) => e,
-            RelayError::Database(e) => e.into(),
-            RelayError::Nats(e) => StoreError::Unavailable(e),
-        })
+    read_checkpoint(&mut connection, name).await
 }
 
 fn jitter(d: Duration) -> Duration {

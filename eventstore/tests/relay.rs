@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use domain::{Position, RecordedEvent};
+use domain::RecordedEvent;
 use eventstore::postgres::PgStore;
 use eventstore::relay::{self, headers, Relay, RelayConfig, RelayState, RelayStatus};
 use eventstore::testing::{TestNats, TestPostgres};
@@ -49,19 +49,9 @@ fn spawn_relay(
 
 /// Every event in the store, in global order.
 async fn all_events(store: &PgStore) -> Vec<RecordedEvent> {
-    let mut events = Vec::new();
-    let mut after = Position::START;
-    loop {
-        let batch = store
-            .read_all(after, 1000, &EventFilter::all())
-            .await
-            .expect("read");
-        if batch.events.is_empty() && !batch.beyond_horizon {
-            return events;
-        }
-        after = batch.next;
-        events.extend(batch.events);
-    }
+    eventstore::read_to_end(store, &EventFilter::all())
+        .await
+        .expect("read")
 }
 
 /// Waits until the relay's stored checkpoint covers every event in the store.
