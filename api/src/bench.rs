@@ -813,6 +813,7 @@ impl Scratch {
 mod relay {
     use super::*;
     use async_nats::jetstream;
+    use eventstore::bus::jetstream::StreamLayout;
     use eventstore::relay::{Relay, RelayConfig};
 
     /// Publishes in flight at once, for the relay and the raw baseline alike.
@@ -826,8 +827,11 @@ mod relay {
         let tag = std::process::id();
         let config = RelayConfig {
             name: format!("bench_{tag}"),
-            stream: format!("AGENTOS_BENCH_{tag}"),
-            subject_prefix: format!("agentos_bench_{tag}"),
+            layout: StreamLayout {
+                stream: format!("AGENTOS_BENCH_{tag}"),
+                subject_prefix: format!("agentos_bench_{tag}"),
+                ..StreamLayout::default()
+            },
             max_in_flight: WINDOW,
             ..RelayConfig::default()
         };
@@ -845,7 +849,7 @@ mod relay {
             .ratio_target(0.7))
         }
         .await;
-        for stream in [&config.stream, &raw_stream] {
+        for stream in [&config.layout.stream, &raw_stream] {
             let _ = context.delete_stream(stream).await;
         }
         result
@@ -860,17 +864,16 @@ mod relay {
         config: &RelayConfig,
         events: &[domain::RecordedEvent],
     ) -> anyhow::Result<f64> {
-        let raw_config = RelayConfig {
+        // The same layout (duplicate window, partitioning transform) under other names.
+        let raw_layout = StreamLayout {
             stream: stream.to_owned(),
-            subject_prefix: format!("{}_raw", config.subject_prefix),
-            ..config.clone()
+            subject_prefix: format!("{}_raw", config.layout.subject_prefix),
+            ..config.layout.clone()
         };
-        context
-            .get_or_create_stream(raw_config.stream_config())
-            .await?;
+        raw_layout.ensure_stream(context).await?;
         let messages: Vec<(String, jetstream::message::PublishMessage)> = events
             .iter()
-            .map(|e| Ok((raw_config.subject(e), Relay::message(e)?)))
+            .map(|e| Ok((raw_layout.subject(e), Relay::message(e)?)))
             .collect::<anyhow::Result<_>>()?;
         let started = Instant::now();
         let mut in_flight = std::collections::VecDeque::with_capacity(WINDOW);

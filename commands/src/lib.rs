@@ -13,6 +13,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod processor;
+
 use domain::{
     Actor, Aggregate, CommandId, CorrelationId, DecodeError, DomainEvent, EncodeError, EventId,
     Metadata, Position, Rejection, StreamId,

@@ -11,6 +11,7 @@
 
 pub mod aggregate;
 pub mod codec;
+pub mod dead_letter;
 pub mod directive;
 pub mod event;
 pub mod ids;

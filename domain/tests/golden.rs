@@ -10,12 +10,16 @@
 use std::path::{Path, PathBuf};
 
 use domain::codec::EventSchema;
+use domain::dead_letter::DeadLetterEvent;
 use domain::directive::DirectiveEvent;
 use domain::{DomainEvent, EventId};
 
 /// Every event enum of the domain, by name.
 fn registries() -> Vec<(&'static str, &'static [EventSchema])> {
-    vec![("directive", DirectiveEvent::SCHEMAS)]
+    vec![
+        ("directive", DirectiveEvent::SCHEMAS),
+        ("dead_letter", DeadLetterEvent::SCHEMAS),
+    ]
 }
 
 /// Decodes a payload with the enum that registers `event_type`, returning the
@@ -23,6 +27,10 @@ fn registries() -> Vec<(&'static str, &'static [EventSchema])> {
 fn decode_and_reencode(event_type: &str, version: u32, payload: &str) -> serde_json::Value {
     let encoded = if DirectiveEvent::schema(event_type).is_some() {
         DirectiveEvent::decode_parts(event_type, version, payload)
+            .unwrap_or_else(|e| panic!("{event_type} v{version}: {e}"))
+            .encode(EventId::from_uuid(uuid::Uuid::nil()))
+    } else if DeadLetterEvent::schema(event_type).is_some() {
+        DeadLetterEvent::decode_parts(event_type, version, payload)
             .unwrap_or_else(|e| panic!("{event_type} v{version}: {e}"))
             .encode(EventId::from_uuid(uuid::Uuid::nil()))
     } else {

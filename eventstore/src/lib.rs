@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use domain::{CommandId, Hash, Metadata, NewEvent, Position, RecordedEvent, StreamId};
 use tokio::sync::watch;
 
+pub mod bus;
 pub mod chain;
 mod error;
 pub mod migrate;
@@ -215,6 +216,13 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The number of events and streams in the store.
     async fn counts(&self) -> Result<Counts, StoreError>;
+
+    /// Where the named consumer of the [in-process bus](bus::store) has got to
+    /// ([`Position::START`] for a new one).
+    async fn consumer_checkpoint(&self, name: &str) -> Result<Position, StoreError>;
+
+    /// Records where the named consumer has got to.
+    async fn save_consumer_checkpoint(&self, name: &str, at: Position) -> Result<(), StoreError>;
 
     /// A signal that changes after events were committed; subscribers wait on it.
     fn changes(&self) -> watch::Receiver<u64>;

@@ -40,14 +40,26 @@ pub const POSTGRES: &[Migration] = &[
         name: "relay",
         sql: include_str!("../migrations/postgres/0002_relay.sql"),
     },
+    Migration {
+        version: 3,
+        name: "consumers",
+        sql: include_str!("../migrations/postgres/0003_consumers.sql"),
+    },
 ];
 
 /// SQLite's migrations.
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "event_log",
-    sql: include_str!("../migrations/sqlite/0001_event_log.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "event_log",
+        sql: include_str!("../migrations/sqlite/0001_event_log.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "consumers",
+        sql: include_str!("../migrations/sqlite/0002_consumers.sql"),
+    },
+];
 
 /// Which of `known` still need applying, given the (version, checksum) rows
 /// already recorded; refuses a newer or a different history.

@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, context::PublishAckFuture, stream};
+use async_nats::jetstream::{self, context::PublishAckFuture};
 use async_nats::HeaderMap;
 use domain::{Position, RecordedEvent};
 use futures_util::stream::{FuturesOrdered, StreamExt};
@@ -33,6 +33,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
 use tokio::sync::watch;
 
+use crate::bus::jetstream::StreamLayout;
 use crate::postgres::PgStore;
 use crate::{EventFilter, EventStore, StoreError, Subscription};
 
@@ -64,12 +65,8 @@ pub mod headers {
 pub struct RelayConfig {
     /// The lease and checkpoint name: one active relay per name.
     pub name: String,
-    /// The JetStream stream (created or updated on start).
-    pub stream: String,
-    /// The subject prefix: events go to `<prefix>.<category>.<stream id>.<type>`.
-    pub subject_prefix: String,
-    /// How long JetStream remembers message ids to drop duplicates.
-    pub duplicate_window: Duration,
+    /// The JetStream stream, its subjects and partitions (created or updated on start).
+    pub layout: StreamLayout,
     /// Publishes awaiting acknowledgement at most.
     pub max_in_flight: usize,
     /// Events read from the store per batch.
@@ -88,39 +85,13 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             name: "default".to_owned(),
-            stream: "AGENTOS".to_owned(),
-            subject_prefix: "agentos".to_owned(),
-            duplicate_window: Duration::from_secs(10 * 60),
+            layout: StreamLayout::default(),
             max_in_flight: 512,
             read_batch: 1000,
             checkpoint_interval: Duration::from_millis(100),
             ack_timeout: Duration::from_secs(5),
             standby_poll: Duration::from_millis(250),
             max_backoff: Duration::from_secs(5),
-        }
-    }
-}
-
-impl RelayConfig {
-    /// The subject an event is published under.
-    pub fn subject(&self, event: &RecordedEvent) -> String {
-        format!(
-            "{}.{}.{}.{}",
-            self.subject_prefix,
-            event.stream_id.category(),
-            event.stream_id,
-            event.event_type
-        )
-    }
-
-    /// The JetStream stream's configuration.
-    pub fn stream_config(&self) -> stream::Config {
-        stream::Config {
-            name: self.stream.clone(),
-            subjects: vec![format!("{}.>", self.subject_prefix)],
-            storage: stream::StorageType::File,
-            duplicate_window: self.duplicate_window,
-            ..Default::default()
         }
     }
 }
@@ -235,7 +206,11 @@ impl Relay {
             .timeout(self.config.ack_timeout)
             .max_ack_inflight(self.config.max_in_flight.max(1) * 2)
             .build(self.client.clone());
-        ensure_stream(&context, &self.config).await?;
+        self.config
+            .layout
+            .ensure_stream(&context)
+            .await
+            .map_err(|e| RelayError::Nats(e.to_string()))?;
         let checkpoint = read_checkpoint(&mut lease, &self.config.name).await?;
         self.status.send_modify(|s| {
             s.state = RelayState::Active;
@@ -323,7 +298,7 @@ impl Relay {
                     }
                     previous = Some(event.event_id.to_string());
                     let ack = context
-                        .send_publish(self.config.subject(&event), publish)
+                        .send_publish(self.config.layout.subject(&event), publish)
                         .await
                         .map_err(nats)?;
                     // Resuming after this checkpoint re-reads nothing handed out before it.
@@ -404,28 +379,6 @@ async fn acknowledged(
 /// The event a relayed message carries (its body is the recorded event as JSON).
 pub fn decode_message(body: &[u8]) -> Result<RecordedEvent, serde_json::Error> {
     serde_json::from_slice(body)
-}
-
-/// Creates the stream, or brings an existing one to this configuration.
-async fn ensure_stream(
-    context: &jetstream::Context,
-    config: &RelayConfig,
-) -> Result<(), RelayError> {
-    let wanted = config.stream_config();
-    let mut stream = context
-        .get_or_create_stream(wanted.clone())
-        .await
-        .map_err(nats)?;
-    let info = stream.info().await.map_err(nats)?;
-    let current = &info.config;
-    if current.subjects != wanted.subjects || current.duplicate_window != wanted.duplicate_window {
-        tracing::info!(stream = %wanted.name, "updating the JetStream stream's subjects and duplicate window");
-        let mut updated = current.clone();
-        updated.subjects = wanted.subjects;
-        updated.duplicate_window = wanted.duplicate_window;
-        context.update_stream(updated).await.map_err(nats)?;
-    }
-    Ok(())
 }
 
 async fn read_checkpoint(lease: &mut PgConnection, name: &str) -> Result<Position, StoreError> {

@@ -532,6 +532,32 @@ impl EventStore for SqliteStore {
         })
     }
 
+    async fn consumer_checkpoint(&self, name: &str) -> Result<Position, StoreError> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT tx_id, seq FROM consumer_checkpoints WHERE name = ?1")
+                .bind(name)
+                .fetch_optional(&self.inner.reader)
+                .await?;
+        Ok(row.map_or(Position::START, |(tx, seq)| {
+            Position::new(tx.max(0) as u64, seq.max(0) as u64)
+        }))
+    }
+
+    async fn save_consumer_checkpoint(&self, name: &str, at: Position) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO consumer_checkpoints (name, tx_id, seq, updated_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, seq = excluded.seq, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(sql_int(at.tx))
+        .bind(sql_int(at.seq))
+        .bind(now_micros().timestamp_micros())
+        .execute(&self.inner.writer)
+        .await?;
+        Ok(())
+    }
+
     fn changes(&self) -> watch::Receiver<u64> {
         self.inner.changes.subscribe()
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use domain::RecordedEvent;
+use eventstore::bus::jetstream::StreamLayout;
 use eventstore::postgres::PgStore;
 use eventstore::relay::{self, headers, Relay, RelayConfig, RelayState, RelayStatus};
 use eventstore::testing::{TestNats, TestPostgres};
@@ -21,8 +22,11 @@ fn config(name: &str) -> RelayConfig {
     RelayConfig {
         name: name.to_owned(),
         // One stream per test: tests share nothing, even on one server.
-        stream: format!("T{}", fastrand::u64(..)),
-        subject_prefix: format!("t{}", fastrand::u64(..)),
+        layout: StreamLayout {
+            stream: format!("T{}", fastrand::u64(..)),
+            subject_prefix: format!("t{}", fastrand::u64(..)),
+            ..StreamLayout::default()
+        },
         max_backoff: Duration::from_millis(500),
         ack_timeout: Duration::from_secs(2),
         ..RelayConfig::default()
@@ -76,16 +80,35 @@ async fn wait_caught_up(store: &PgStore, config: &RelayConfig, within: Duration)
 /// Everything the JetStream stream holds, in stream order.
 async fn stream_contents(client: &async_nats::Client, config: &RelayConfig) -> Vec<RecordedEvent> {
     let context = jetstream::new(client.clone());
-    let mut stream = context.get_stream(&config.stream).await.expect("stream");
+    let mut stream = context
+        .get_stream(&config.layout.stream)
+        .await
+        .expect("stream");
     let state = stream.info().await.expect("info").state.clone();
     let mut events = Vec::new();
+    let mut partitions = std::collections::HashMap::new();
     for sequence in state.first_sequence..=state.last_sequence {
         if state.messages == 0 {
             break;
         }
         let message = stream.get_raw_message(sequence).await.expect("message");
         let event = relay::decode_message(&message.payload).expect("a relayed event");
-        assert_eq!(message.subject.as_str(), config.subject(&event));
+        // Stored under the published subject plus its stream's partition.
+        let published = config.layout.subject(&event);
+        let partition = message
+            .subject
+            .strip_prefix(&format!("{published}."))
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("{} is not {published}.<partition>", message.subject));
+        assert!(partition < config.layout.partitions);
+        let first = *partitions
+            .entry(event.stream_id.clone())
+            .or_insert(partition);
+        assert_eq!(
+            first, partition,
+            "stream {} split over partitions",
+            event.stream_id
+        );
         let id = message.headers.get("Nats-Msg-Id").expect("a message id");
         assert_eq!(id.as_str(), event.event_id.to_string());
         events.push(event);
@@ -154,7 +177,10 @@ async fn every_event_is_published_once_in_commit_order_with_its_headers() {
     assert_eq!(positions, expected);
 
     let context = jetstream::new(client.clone());
-    let stream = context.get_stream(&config.stream).await.expect("stream");
+    let stream = context
+        .get_stream(&config.layout.stream)
+        .await
+        .expect("stream");
     let first = stream.get_raw_message(1).await.expect("the first message");
     let event = &stored[0];
     let header = |name: &str| first.headers.get(name).map(|v| v.as_str().to_owned());
@@ -167,7 +193,7 @@ async fn every_event_is_published_once_in_commit_order_with_its_headers() {
         Some(event.metadata.correlation_id.to_string())
     );
     let info = context
-        .get_stream(&config.stream)
+        .get_stream(&config.layout.stream)
         .await
         .expect("stream")
         .info()
@@ -175,8 +201,12 @@ async fn every_event_is_published_once_in_commit_order_with_its_headers() {
         .expect("info")
         .config
         .clone();
-    assert_eq!(info.duplicate_window, config.duplicate_window);
+    assert_eq!(info.duplicate_window, config.layout.duplicate_window);
     assert_eq!(info.storage, jetstream::stream::StorageType::File);
+    assert_eq!(
+        info.subject_transform,
+        Some(config.layout.subject_transform())
+    );
     task.abort();
 }
 
