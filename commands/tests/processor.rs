@@ -1,0 +1,484 @@
+//! Event processors on both buses: the in-process bus over SQLite and
+//! PostgreSQL, and JetStream fed by the relay (a nats-server of the test's
+//! own, so it can be killed).
+//!
+//! The processor under test copies each `Happened` event of a `source`
+//! stream into a `tally` stream with the same uuid. Its aggregate records
+//! every command it is given, so a command handled twice would show as a
+//! doubled entry; a tally out of order would show a broken sequence.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use commands::processor::{
+    dead_letter_stream, Command, HandlerError, Processor, ProcessorConfig, ProcessorRunner,
+};
+use domain::codec::EventSchema;
+use domain::dead_letter::DeadLetterEvent;
+use domain::{
+    Actor, Aggregate, Category, CorrelationId, DomainEvent, EventId, JsonText, Metadata, NewEvent,
+    Position, RecordedEvent, Rejection, StreamId,
+};
+use eventstore::bus::jetstream::{JetStreamBus, StreamLayout};
+use eventstore::bus::store::StoreBus;
+use eventstore::bus::Bus;
+use eventstore::relay::{Relay, RelayConfig};
+use eventstore::testing::{TestNats, TestPostgres, TestSqlite};
+use eventstore::{AppendRequest, Direction, EventStore, ExpectedVersion};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+// ---- the model: a tally of the source events seen ----
+
+#[derive(Default)]
+struct Tally;
+
+#[derive(Debug, Clone)]
+struct Record {
+    version: u64,
+    refuse: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+enum TallyEvent {
+    Recorded { version: u64 },
+}
+
+impl DomainEvent for TallyEvent {
+    const SCHEMAS: &'static [EventSchema] = &[EventSchema {
+        event_type: "Recorded",
+        version: 1,
+        upcasters: &[],
+    }];
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the tally refuses version {0}")]
+struct Refused(u64);
+
+impl Rejection for Refused {
+    fn code(&self) -> &'static str {
+        "tally.refused"
+    }
+}
+
+impl Aggregate for Tally {
+    const CATEGORY: &'static str = "tally";
+    type Command = Record;
+    type Event = TallyEvent;
+    type Rejection = Refused;
+
+    fn decide(&self, command: &Record) -> Result<Vec<TallyEvent>, Refused> {
+        if command.refuse {
+            return Err(Refused(command.version));
+        }
+        Ok(vec![TallyEvent::Recorded {
+            version: command.version,
+        }])
+    }
+
+    fn evolve(self, _: &TallyEvent) -> Self {
+        self
+    }
+}
+
+// ---- the processor ----
+
+/// What a source event asks of the processor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Kind {
+    /// Tally it.
+    Fine,
+    /// Panic on it, every time.
+    Poison,
+    /// Send a command the tally refuses.
+    Refuse,
+}
+
+struct Tallier {
+    name: String,
+}
+
+#[async_trait]
+impl Processor for Tallier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn filter(&self) -> eventstore::EventFilter {
+        eventstore::EventFilter {
+            categories: vec!["source".to_owned()],
+            event_types: vec!["Happened".to_owned()],
+        }
+    }
+
+    async fn handle(&self, event: &RecordedEvent) -> Result<Vec<Command>, HandlerError> {
+        let kind: Kind = serde_json::from_str(event.payload.as_str())?;
+        if kind == Kind::Poison {
+            panic!("poisoned event {}", event.event_id);
+        }
+        Ok(vec![Command::new::<Tally>(
+            tally_of(&event.stream_id),
+            Record {
+                version: event.stream_version,
+                refuse: kind == Kind::Refuse,
+            },
+        )])
+    }
+}
+
+fn tally_of(source: &StreamId) -> StreamId {
+    StreamId::new(&Category::new("tally").expect("valid"), source.id())
+}
+
+fn config() -> ProcessorConfig {
+    ProcessorConfig {
+        max_deliveries: 3,
+        retry_base: Duration::from_millis(20),
+        retry_max: Duration::from_millis(100),
+        ack_wait: Duration::from_secs(5),
+        reconnect_max: Duration::from_millis(500),
+    }
+}
+
+fn spawn_processor(name: &str, bus: Arc<dyn Bus>, store: Arc<dyn EventStore>) -> JoinHandle<()> {
+    let processor = Arc::new(Tallier {
+        name: name.to_owned(),
+    });
+    tokio::spawn(ProcessorRunner::new(processor, bus, store, config()).run())
+}
+
+// ---- writing and checking ----
+
+/// The events `write` appends: per stream, which versions get which kind.
+#[derive(Clone)]
+struct Script {
+    streams: Vec<StreamId>,
+    events_per_stream: u64,
+    kinds: HashMap<(usize, u64), Kind>,
+}
+
+impl Script {
+    fn new(streams: usize, events_per_stream: u64) -> Self {
+        Self {
+            streams: (0..streams)
+                .map(|_| StreamId::new(&Category::new("source").expect("valid"), Uuid::now_v7()))
+                .collect(),
+            events_per_stream,
+            kinds: HashMap::new(),
+        }
+    }
+
+    fn with(mut self, stream: usize, version: u64, kind: Kind) -> Self {
+        self.kinds.insert((stream, version), kind);
+        self
+    }
+
+    fn kind(&self, stream: usize, version: u64) -> Kind {
+        self.kinds
+            .get(&(stream, version))
+            .copied()
+            .unwrap_or(Kind::Fine)
+    }
+
+    /// Appends every event, one append each, the streams written concurrently.
+    async fn write(&self, store: Arc<dyn EventStore>, pause: Duration) {
+        let mut writers = Vec::new();
+        for (index, stream) in self.streams.iter().enumerate() {
+            let (store, stream, script) = (Arc::clone(&store), stream.clone(), self.clone());
+            writers.push(tokio::spawn(async move {
+                for version in 1..=script.events_per_stream {
+                    let kind = script.kind(index, version);
+                    append(&*store, &stream, version, kind).await;
+                    tokio::time::sleep(pause).await;
+                }
+            }));
+        }
+        for writer in writers {
+            writer.await.expect("writer");
+        }
+    }
+
+    /// Waits until every tally holds exactly its stream's tallied versions, in
+    /// order, each caused by its source event; and every poisoned or refused
+    /// event is dead-lettered once.
+    async fn expect_processed(&self, store: &dyn EventStore, processor: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let (done, report) = self.check(store, processor).await;
+            if done {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not processed within {within:?}: {report}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn check(&self, store: &dyn EventStore, processor: &str) -> (bool, String) {
+        for (index, stream) in self.streams.iter().enumerate() {
+            let source = read(store, stream).await;
+            let tally = read(store, &tally_of(stream)).await;
+            let expected: Vec<&RecordedEvent> = source
+                .iter()
+                .filter(|e| self.kind(index, e.stream_version) == Kind::Fine)
+                .collect();
+            let got: Vec<(u64, Option<Uuid>)> = tally
+                .iter()
+                .map(|e| {
+                    let TallyEvent::Recorded { version } = TallyEvent::decode(e).expect("decode");
+                    (version, e.metadata.causation_id)
+                })
+                .collect();
+            let want: Vec<(u64, Option<Uuid>)> = expected
+                .iter()
+                .map(|e| (e.stream_version, Some(e.event_id.as_uuid())))
+                .collect();
+            // Never more, never out of order: a prefix while work is under way.
+            assert!(
+                want.starts_with(&got),
+                "stream {index}: tally {got:?} is not a prefix of {want:?}"
+            );
+            if got.len() < want.len() {
+                return (
+                    false,
+                    format!("stream {index}: {} of {}", got.len(), want.len()),
+                );
+            }
+        }
+        let letters = read(store, &dead_letter_stream(processor)).await;
+        let wanted = self.kinds.values().filter(|k| **k != Kind::Fine).count();
+        assert!(
+            letters.len() <= wanted,
+            "{} dead letters, {wanted} expected",
+            letters.len()
+        );
+        if letters.len() < wanted {
+            return (false, format!("{} of {wanted} dead letters", letters.len()));
+        }
+        for letter in &letters {
+            let DeadLetterEvent::DeadLettered(letter) =
+                DeadLetterEvent::decode(letter).expect("decode");
+            let index = self
+                .streams
+                .iter()
+                .position(|s| *s == letter.stream_id)
+                .expect("a dead letter of a source stream");
+            match self.kind(index, letter.stream_version) {
+                Kind::Poison => {
+                    assert_eq!(letter.deliveries, config().max_deliveries, "{letter:?}");
+                    assert!(
+                        letter.error.contains("panicked: poisoned event"),
+                        "{letter:?}"
+                    );
+                }
+                Kind::Refuse => {
+                    assert_eq!(
+                        letter.deliveries, 1,
+                        "a rejection is not retried: {letter:?}"
+                    );
+                    assert!(letter.error.starts_with("tally.refused"), "{letter:?}");
+                }
+                Kind::Fine => panic!("a fine event was dead-lettered: {letter:?}"),
+            }
+        }
+        (true, String::new())
+    }
+}
+
+async fn append(store: &dyn EventStore, stream: &StreamId, version: u64, kind: Kind) {
+    let payload = serde_json::to_string(&kind).expect("json");
+    store
+        .append(AppendRequest {
+            stream: stream.clone(),
+            expected: ExpectedVersion::Exact(version - 1),
+            events: vec![NewEvent {
+                event_id: EventId::from_uuid(Uuid::now_v7()),
+                event_type: "Happened".to_owned(),
+                schema_version: 1,
+                payload: JsonText::parse(payload).expect("json"),
+            }],
+            metadata: Metadata {
+                correlation_id: CorrelationId::from_uuid(Uuid::now_v7()),
+                causation_id: None,
+                command_id: None,
+                actor: Actor::System("test".to_owned()),
+            },
+        })
+        .await
+        .expect("append");
+}
+
+async fn read(store: &dyn EventStore, stream: &StreamId) -> Vec<RecordedEvent> {
+    store
+        .read_stream(stream, 1, Direction::Forward, 100_000)
+        .await
+        .expect("read")
+}
+
+fn poisoned_script() -> Script {
+    Script::new(6, 25)
+        .with(0, 5, Kind::Poison)
+        .with(3, 1, Kind::Poison)
+        .with(4, 10, Kind::Refuse)
+}
+
+// ---- the in-process bus ----
+
+async fn embedded(store: Arc<dyn EventStore>) {
+    let bus: Arc<dyn Bus> = Arc::new(StoreBus::new(Arc::clone(&store)));
+    let script = poisoned_script();
+    let first = spawn_processor("tallier", Arc::clone(&bus), Arc::clone(&store));
+    // Stop the processor abruptly halfway and start it again: it resumes.
+    script.write(Arc::clone(&store), Duration::ZERO).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    first.abort();
+    let _ = first.await;
+    let second = spawn_processor("tallier", Arc::clone(&bus), Arc::clone(&store));
+    script
+        .expect_processed(&*store, "tallier", Duration::from_secs(30))
+        .await;
+    second.abort();
+    let _ = second.await;
+
+    // Everything delivered a second time (as after a lost checkpoint): the
+    // inbox of command ids makes the second handling change nothing.
+    let end = store
+        .consumer_checkpoint("tallier")
+        .await
+        .expect("checkpoint");
+    store
+        .save_consumer_checkpoint("tallier", Position::START)
+        .await
+        .expect("rewind");
+    let third = spawn_processor("tallier", bus, Arc::clone(&store));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store
+        .consumer_checkpoint("tallier")
+        .await
+        .expect("checkpoint")
+        < end
+    {
+        assert!(Instant::now() < deadline, "the replay did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    third.abort();
+    let (done, report) = script.check(&*store, "tallier").await;
+    assert!(done, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_bus_runs_processors_on_sqlite() {
+    let db = TestSqlite::new().await;
+    embedded(db.shared()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_bus_runs_processors_on_postgres() {
+    let db = TestPostgres::new().await;
+    embedded(db.shared()).await;
+}
+
+// ---- JetStream ----
+
+struct Cluster {
+    db: TestPostgres,
+    nats: TestNats,
+    client: async_nats::Client,
+    layout: StreamLayout,
+    relay: JoinHandle<()>,
+}
+
+impl Cluster {
+    async fn start() -> Self {
+        let db = TestPostgres::new().await;
+        let nats = TestNats::start().await;
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(&nats.url)
+            .await
+            .expect("connect to the test's nats-server");
+        let layout = StreamLayout {
+            stream: format!("P{}", fastrand::u64(..)),
+            subject_prefix: format!("p{}", fastrand::u64(..)),
+            partitions: 4,
+            ..StreamLayout::default()
+        };
+        let relay = Relay::new(
+            db.store.clone(),
+            client.clone(),
+            RelayConfig {
+                layout: layout.clone(),
+                max_backoff: Duration::from_millis(500),
+                ack_timeout: Duration::from_secs(2),
+                ..RelayConfig::default()
+            },
+        );
+        let relay = tokio::spawn(relay.run());
+        Self {
+            db,
+            nats,
+            client,
+            layout,
+            relay,
+        }
+    }
+
+    fn bus(&self) -> Arc<dyn Bus> {
+        Arc::new(JetStreamBus::new(self.client.clone(), self.layout.clone()))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.relay.abort();
+    }
+}
+
+/// Two instances of one processor share the partitions; one is aborted
+/// midway and its unsettled deliveries go to the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn competing_processors_on_jetstream_keep_per_stream_order_and_dead_letter_poison() {
+    let cluster = Cluster::start().await;
+    let store = cluster.db.shared();
+    let script = poisoned_script();
+    let one = spawn_processor("tallier", cluster.bus(), Arc::clone(&store));
+    let two = spawn_processor("tallier", cluster.bus(), Arc::clone(&store));
+    script
+        .write(Arc::clone(&store), Duration::from_millis(2))
+        .await;
+    one.abort();
+    script
+        .expect_processed(&*store, "tallier", Duration::from_secs(60))
+        .await;
+    two.abort();
+}
+
+/// NATS is killed for seconds while events are written and handled; the
+/// relay and the processor resume by themselves and nothing is lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processors_ride_out_a_nats_outage() {
+    let mut cluster = Cluster::start().await;
+    let store = cluster.db.shared();
+    let script = Script::new(8, 40);
+    let processor = spawn_processor("tallier", cluster.bus(), Arc::clone(&store));
+    let writing = {
+        let (script, store) = (script.clone(), Arc::clone(&store));
+        tokio::spawn(async move { script.write(store, Duration::from_millis(5)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster.nats.kill();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cluster.nats.restart().await;
+    writing.await.expect("writers");
+    script
+        .expect_processed(&*store, "tallier", Duration::from_secs(60))
+        .await;
+    processor.abort();
+}
