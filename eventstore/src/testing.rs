@@ -218,3 +218,175 @@ fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free local port")
 }
+
+/// A PostgreSQL server of the test's own: a fresh cluster (`initdb`) on a
+/// free port in a temporary directory, so a test can stop it abruptly and
+/// start it again. Stopped and deleted on drop.
+///
+/// The binaries come from `AGENTOS_PG_BIN`, else the newest
+/// `/usr/lib/postgresql/<version>/bin`. PostgreSQL refuses to run as root, so
+/// under root the server runs as the `postgres` user (through `runuser`).
+pub struct TestPgServer {
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`.
+    pub url: String,
+    port: u16,
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    as_postgres: bool,
+}
+
+impl TestPgServer {
+    /// Creates and starts the cluster; panics with what is missing when it cannot.
+    pub async fn start() -> Self {
+        let bin = pg_bin_dir();
+        let dir = tempfile::tempdir().expect("a temporary directory for PostgreSQL");
+        let as_postgres = running_as_root();
+        if as_postgres {
+            chown_to_postgres(dir.path());
+        }
+        let port = free_port();
+        let server = Self {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            port,
+            bin,
+            dir,
+            as_postgres,
+        };
+        let data = server.data_dir();
+        server.run(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        server.resume().await;
+        server
+    }
+
+    fn data_dir(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    /// Runs one of the server's programs, as `postgres` when we are root.
+    fn run(&self, program: &str, args: &[&str]) {
+        let path = self.bin.join(program);
+        let mut command = if self.as_postgres {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            std::process::Command::new(&path)
+        };
+        let output = command
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+        assert!(
+            output.status.success(),
+            "{program} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Stops the server at once, as a crash would (`pg_ctl stop -m immediate`):
+    /// no shutdown checkpoint, every connection cut.
+    pub fn crash(&self) {
+        let data = self.data_dir();
+        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+    }
+
+    /// Starts the server (again), waiting until it accepts connections.
+    pub async fn resume(&self) {
+        let data = self.data_dir();
+        let log = self.dir.path().join("server.log").display().to_string();
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            self.port,
+            self.dir.path().display()
+        );
+        self.run(
+            "pg_ctl",
+            &["-D", &data, "-l", &log, "-w", "-o", &options, "start"],
+        );
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("PostgreSQL did not listen on port {} within 5 s", self.port);
+    }
+}
+
+impl Drop for TestPgServer {
+    fn drop(&mut self) {
+        let data = self.data_dir();
+        let path = self.bin.join("pg_ctl");
+        let mut command = if self.as_postgres {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            std::process::Command::new(&path)
+        };
+        let _ = command
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn pg_bin_dir() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("AGENTOS_PG_BIN") {
+        return dir.into();
+    }
+    let newest = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version: u32 = e.file_name().to_str()?.parse().ok()?;
+            Some((version, e.path().join("bin")))
+        })
+        .filter(|(_, bin)| bin.join("initdb").exists())
+        .max_by_key(|(version, _)| *version);
+    match newest {
+        Some((_, bin)) => bin,
+        None => panic!(
+            "no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql: \
+             install postgresql or set AGENTOS_PG_BIN"
+        ),
+    }
+}
+
+fn running_as_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn chown_to_postgres(path: &std::path::Path) {
+    let id = |flag: &str| -> u32 {
+        std::process::Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or_else(|| panic!("running as root, PostgreSQL needs a `postgres` user"))
+    };
+    std::os::unix::fs::chown(path, Some(id("-u")), Some(id("-g")))
+        .expect("hand the temporary directory to the postgres user");
+}

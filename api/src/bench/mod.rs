@@ -24,6 +24,8 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use uuid::Uuid;
 
+mod e2e;
+
 /// Which benchmark to run.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Which {
@@ -35,6 +37,9 @@ pub enum Which {
     Verify,
     /// The relay to NATS JetStream (PostgreSQL only).
     Relay,
+    /// Latency from an append's commit to a processor's handler through
+    /// the relay and JetStream (PostgreSQL only).
+    E2e,
 }
 
 /// Arguments of `agentos bench`.
@@ -114,7 +119,10 @@ impl Figure {
 struct Output {
     backend: &'static str,
     benchmark: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     figures: Vec<Figure>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    latencies: Vec<e2e::Latency>,
 }
 
 /// Runs a benchmark against the database a URL names.
@@ -122,7 +130,7 @@ pub async fn run(url: &str, args: BenchArgs) -> anyhow::Result<()> {
     let scratch = Scratch::create(url).await?;
     let result = measure_all(&scratch, &args).await;
     scratch.remove().await;
-    let figures = result?;
+    let (figures, latencies) = result?;
     let output = Output {
         backend: scratch.backend_name(),
         benchmark: match args.which {
@@ -130,8 +138,10 @@ pub async fn run(url: &str, args: BenchArgs) -> anyhow::Result<()> {
             Which::Read => "read",
             Which::Verify => "verify",
             Which::Relay => "relay",
+            Which::E2e => "e2e",
         },
         figures,
+        latencies,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&output)?);
@@ -143,6 +153,10 @@ pub async fn run(url: &str, args: BenchArgs) -> anyhow::Result<()> {
 
 fn print_table(output: &Output) {
     println!("agentos bench {} on {}", output.benchmark, output.backend);
+    if !output.latencies.is_empty() {
+        print_latencies(&output.latencies);
+        return;
+    }
     println!(
         "{:<58} {:>12} {:>12}  {:<34} {:>6} {:>8}",
         "figure", "events/s", "baseline/s", "baseline", "ratio", "target"
@@ -161,7 +175,38 @@ fn print_table(output: &Output) {
     }
 }
 
-async fn measure_all(scratch: &Scratch, args: &BenchArgs) -> anyhow::Result<Vec<Figure>> {
+fn print_latencies(latencies: &[e2e::Latency]) {
+    println!(
+        "{:<48} {:>8} {:>8} {:>10} {:>10}  {:<44} {:>8}",
+        "figure", "p50 ms", "p99 ms", "base p50", "base p99", "baseline", "target"
+    );
+    for l in latencies {
+        let target = l
+            .target_p99_ms
+            .map_or_else(|| "-".to_owned(), |t| format!("p99≤{t}"));
+        let mark = if l.met() { "" } else { "  MISSED" };
+        println!(
+            "{:<48} {:>8.2} {:>8.2} {:>10.2} {:>10.2}  {:<44} {:>8}{mark}",
+            l.name, l.p50_ms, l.p99_ms, l.baseline_p50_ms, l.baseline_p99_ms, l.baseline, target
+        );
+    }
+}
+
+type Measured = (Vec<Figure>, Vec<e2e::Latency>);
+
+async fn measure_all(scratch: &Scratch, args: &BenchArgs) -> anyhow::Result<Measured> {
+    if let Which::E2e = args.which {
+        let Scratch::Postgres { store, .. } = scratch else {
+            anyhow::bail!(
+                "the end-to-end path runs through the relay, which publishes PostgreSQL's log: \
+                 give a postgres:// database URL"
+            );
+        };
+        return Ok((
+            Vec::new(),
+            e2e::measure(store, &args.nats_url, args.seconds).await?,
+        ));
+    }
     let seconds = args.seconds;
     let store = scratch.store();
     let mut figures = Vec::new();
@@ -272,8 +317,9 @@ async fn measure_all(scratch: &Scratch, args: &BenchArgs) -> anyhow::Result<Vec<
                 "the relay publishes PostgreSQL's log to NATS: give a postgres:// database URL"
             )
         }
+        (Which::E2e, _) => unreachable!("measured above"),
     }
-    Ok(figures)
+    Ok((figures, Vec::new()))
 }
 
 type Op = Arc<

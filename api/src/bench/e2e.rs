@@ -1,0 +1,360 @@
+//! `agentos bench e2e`: latency from an append's commit to a processor's
+//! handler (store → relay → JetStream → partitioned pull consumer → handler),
+//! beside the same path without the store and the relay: a raw JetStream
+//! publish, acknowledged, to the same processor runner.
+//!
+//! Events are written at a steady rate (one append per millisecond, carrying
+//! `rate / 1000` events) to 64 streams; each event's latency is the time
+//! from its append returning (its commit) to its arrival in the handler.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_nats::jetstream;
+use async_trait::async_trait;
+use commands::processor::{Command, HandlerError, Processor, ProcessorConfig, ProcessorRunner};
+use domain::{EventId, RecordedEvent, StreamId};
+use eventstore::bus::jetstream::{JetStreamBus, StreamLayout};
+use eventstore::bus::Bus;
+use eventstore::postgres::PgStore;
+use eventstore::relay::{Relay, RelayConfig};
+use eventstore::{AppendRequest, EventFilter, EventStore, ExpectedVersion};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{bench_metadata, bench_stream, new_events};
+
+/// The category the benchmark writes.
+const CATEGORY: &str = "e2e_bench";
+/// Streams written round robin.
+const STREAMS: usize = 64;
+
+/// Latency percentiles at one rate, ours beside the raw path.
+#[derive(Serialize)]
+pub struct Latency {
+    pub name: String,
+    pub events_per_sec: u64,
+    pub events: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub baseline: &'static str,
+    pub baseline_p50_ms: f64,
+    pub baseline_p99_ms: f64,
+    /// The p99 to stay under, if the rate has one.
+    pub target_p99_ms: Option<f64>,
+}
+
+impl Latency {
+    pub fn met(&self) -> bool {
+        self.target_p99_ms.is_none_or(|t| self.p99_ms <= t)
+    }
+}
+
+/// When each event committed and when it reached the handler.
+#[derive(Default)]
+struct Clock {
+    sent: Mutex<HashMap<EventId, Instant>>,
+    arrived: Mutex<HashMap<EventId, Instant>>,
+}
+
+impl Clock {
+    fn sent(&self, ids: impl IntoIterator<Item = EventId>, at: Instant) {
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.extend(ids.into_iter().map(|id| (id, at)));
+        }
+    }
+
+    fn arrivals(&self) -> usize {
+        self.arrived.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    /// (p50, p99) in milliseconds over the events both sent and arrived.
+    fn percentiles(&self) -> anyhow::Result<(f64, f64, usize)> {
+        let sent = self.sent.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let arrived = self
+            .arrived
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let mut latencies: Vec<f64> = sent
+            .iter()
+            .filter_map(|(id, at)| {
+                arrived
+                    .get(id)
+                    .map(|got| got.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+            })
+            .collect();
+        anyhow::ensure!(!latencies.is_empty(), "no event arrived");
+        latencies.sort_by(f64::total_cmp);
+        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+        Ok((
+            (at(0.50) * 100.0).round() / 100.0,
+            (at(0.99) * 100.0).round() / 100.0,
+            latencies.len(),
+        ))
+    }
+}
+
+/// A processor that only notes when each event arrives.
+struct Probe {
+    clock: Arc<Clock>,
+}
+
+#[async_trait]
+impl Processor for Probe {
+    fn name(&self) -> &str {
+        "e2e_probe"
+    }
+
+    fn filter(&self) -> EventFilter {
+        EventFilter {
+            categories: vec![CATEGORY.to_owned()],
+            event_types: Vec::new(),
+        }
+    }
+
+    async fn handle(&self, event: &RecordedEvent) -> Result<Vec<Command>, HandlerError> {
+        let now = Instant::now();
+        if let Ok(mut arrived) = self.clock.arrived.lock() {
+            arrived.insert(event.event_id, now);
+        }
+        Ok(Vec::new())
+    }
+}
+
+pub async fn measure(
+    store: &PgStore,
+    nats_url: &str,
+    seconds: f64,
+) -> anyhow::Result<Vec<Latency>> {
+    let client = async_nats::connect(nats_url)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {nats_url}"))?;
+    let tag = std::process::id();
+    let mut figures = Vec::new();
+    for (rate, target) in [(1_000_u64, Some(50.0)), (5_000, None)] {
+        let layout = |kind: &str| StreamLayout {
+            stream: format!("AGENTOS_E2E_{kind}_{tag}_{rate}"),
+            subject_prefix: format!("agentos_e2e_{kind}_{tag}_{rate}"),
+            ..StreamLayout::default()
+        };
+        let (ours, raw) = (layout("OURS"), layout("RAW"));
+        let result = async {
+            let (p50, p99, events) =
+                through_the_store(store, &client, &ours, rate, seconds).await?;
+            let (raw_p50, raw_p99, _) = raw_publish(store, &client, &raw, rate, seconds).await?;
+            Ok::<_, anyhow::Error>(Latency {
+                name: format!("append commit → processor handler at {rate}/s"),
+                events_per_sec: rate,
+                events,
+                p50_ms: p50,
+                p99_ms: p99,
+                baseline: "raw JetStream publish ack → the same handler",
+                baseline_p50_ms: raw_p50,
+                baseline_p99_ms: raw_p99,
+                target_p99_ms: target,
+            })
+        }
+        .await;
+        let context = jetstream::new(client.clone());
+        for layout in [&ours, &raw] {
+            let _ = context.delete_stream(&layout.stream).await;
+        }
+        figures.push(result?);
+    }
+    Ok(figures)
+}
+
+/// Starts the probe on `layout`'s stream and waits until it reads.
+async fn start_probe(
+    store: &PgStore,
+    client: &async_nats::Client,
+    layout: &StreamLayout,
+    clock: &Arc<Clock>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let bus: Arc<dyn Bus> = Arc::new(JetStreamBus::new(client.clone(), layout.clone()));
+    let store: Arc<dyn EventStore> = Arc::new(store.clone());
+    let runner = ProcessorRunner::new(
+        Arc::new(Probe {
+            clock: Arc::clone(clock),
+        }),
+        bus,
+        store,
+        ProcessorConfig::default(),
+    );
+    let mut status = runner.status();
+    let task = tokio::spawn(runner.run());
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        status.wait_for(|s| s.state == commands::processor::ProcessorState::Running),
+    )
+    .await
+    .context("the processor did not start within 30 s")??;
+    Ok(task)
+}
+
+/// Paces `write(tick)` once a millisecond for `seconds`, each call on its own task.
+async fn paced<F, Fut>(seconds: f64, write: F) -> anyhow::Result<()>
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let ticks = (seconds * 1000.0) as u64;
+    let mut writes = tokio::task::JoinSet::new();
+    for tick in 0..ticks {
+        ticker.tick().await;
+        writes.spawn(write(tick));
+        while let Some(done) = writes.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = writes.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+/// Waits until every sent event arrived (or 60 s passed).
+async fn drain(clock: &Clock, expected: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while clock.arrivals() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn through_the_store(
+    store: &PgStore,
+    client: &async_nats::Client,
+    layout: &StreamLayout,
+    rate: u64,
+    seconds: f64,
+) -> anyhow::Result<(f64, f64, usize)> {
+    let clock = Arc::new(Clock::default());
+    let relay = Relay::new(
+        store.clone(),
+        client.clone(),
+        RelayConfig {
+            name: format!("e2e_{}", layout.stream),
+            layout: layout.clone(),
+            ..RelayConfig::default()
+        },
+    );
+    let relay = tokio::spawn(relay.run());
+    let probe = start_probe(store, client, layout, &clock).await?;
+    let streams: Arc<Vec<StreamId>> =
+        Arc::new((0..STREAMS).map(|_| bench_stream(CATEGORY)).collect());
+    let per_tick = (rate / 1000).max(1) as usize;
+    let shared: Arc<dyn EventStore> = Arc::new(store.clone());
+    let written = paced(seconds, |tick| {
+        let (store, streams, clock) = (
+            Arc::clone(&shared),
+            Arc::clone(&streams),
+            Arc::clone(&clock),
+        );
+        async move {
+            let events = new_events(per_tick, tick);
+            let ids: Vec<EventId> = events.iter().map(|e| e.event_id).collect();
+            store
+                .append(AppendRequest {
+                    stream: streams[tick as usize % STREAMS].clone(),
+                    expected: ExpectedVersion::Any,
+                    events,
+                    metadata: bench_metadata(),
+                })
+                .await?;
+            clock.sent(ids, Instant::now());
+            Ok(())
+        }
+    })
+    .await;
+    let expected = clock.sent.lock().map(|s| s.len()).unwrap_or(0);
+    if written.is_ok() {
+        drain(&clock, expected).await;
+    }
+    relay.abort();
+    probe.abort();
+    written?;
+    let figures = clock.percentiles()?;
+    anyhow::ensure!(
+        figures.2 == expected,
+        "only {} of {expected} events reached the processor",
+        figures.2
+    );
+    Ok(figures)
+}
+
+async fn raw_publish(
+    store: &PgStore,
+    client: &async_nats::Client,
+    layout: &StreamLayout,
+    rate: u64,
+    seconds: f64,
+) -> anyhow::Result<(f64, f64, usize)> {
+    let context = jetstream::new(client.clone());
+    layout.ensure_stream(&context).await?;
+    // A real recorded event as the template of every message.
+    let template = {
+        let stream = bench_stream(CATEGORY);
+        let shared: &dyn EventStore = store;
+        shared
+            .append(AppendRequest {
+                stream: stream.clone(),
+                expected: ExpectedVersion::NoStream,
+                events: new_events(1, 0),
+                metadata: bench_metadata(),
+            })
+            .await?;
+        shared
+            .read_stream(&stream, 1, eventstore::Direction::Forward, 1)
+            .await?
+            .pop()
+            .context("the template event")?
+    };
+    let clock = Arc::new(Clock::default());
+    let probe = start_probe(store, client, layout, &clock).await?;
+    let streams: Arc<Vec<StreamId>> =
+        Arc::new((0..STREAMS).map(|_| bench_stream(CATEGORY)).collect());
+    let per_tick = (rate / 1000).max(1);
+    let template = Arc::new(template);
+    let written = paced(seconds, |tick| {
+        let (context, streams, clock, template, layout) = (
+            context.clone(),
+            Arc::clone(&streams),
+            Arc::clone(&clock),
+            Arc::clone(&template),
+            layout.clone(),
+        );
+        async move {
+            let mut acks = Vec::new();
+            let mut ids = Vec::new();
+            for _ in 0..per_tick {
+                let mut event = (*template).clone();
+                event.event_id = EventId::from_uuid(Uuid::now_v7());
+                event.stream_id = streams[tick as usize % STREAMS].clone();
+                ids.push(event.event_id);
+                let message = Relay::message(&event)?;
+                acks.push(
+                    context
+                        .send_publish(layout.subject(&event), message)
+                        .await?,
+                );
+            }
+            for ack in acks {
+                ack.await?;
+            }
+            clock.sent(ids, Instant::now());
+            Ok(())
+        }
+    })
+    .await;
+    let expected = clock.sent.lock().map(|s| s.len()).unwrap_or(0);
+    if written.is_ok() {
+        drain(&clock, expected).await;
+    }
+    probe.abort();
+    written?;
+    clock.percentiles()
+}
