@@ -250,9 +250,7 @@ impl Relay {
         lease: &mut PgConnection,
         checkpoint: Position,
     ) -> Result<(), RelayError> {
-        let store: Arc<dyn EventStore> = Arc::new(self.store.clone());
-        let mut events = Subscription::new(store, checkpoint, EventFilter::all())
-            .with_batch_size(self.config.read_batch);
+        let mut events = Prefetch::start(&self.store, checkpoint, self.config.read_batch);
         let mut in_flight: FuturesOrdered<AckFuture> = FuturesOrdered::new();
         let mut acked = checkpoint;
         let mut saved = checkpoint;
@@ -290,8 +288,8 @@ impl Relay {
                     duplicates += u64::from(ack.duplicate);
                     warmed_up = true;
                 }
-                event = events.next(), if room => {
-                    let event = event?;
+                read = events.next(), if room => {
+                    let (event, resume) = read?;
                     let mut publish = Self::message(&event)?;
                     if let Some(previous) = &previous {
                         publish = publish.expected_last_message_id(previous);
@@ -301,8 +299,6 @@ impl Relay {
                         .send_publish(self.config.layout.subject(&event), publish)
                         .await
                         .map_err(nats)?;
-                    // Resuming after this checkpoint re-reads nothing handed out before it.
-                    let resume = events.checkpoint();
                     let timeout = self.config.ack_timeout;
                     in_flight.push_back(Box::pin(acknowledged(ack, resume, timeout)));
                 }
@@ -361,6 +357,53 @@ impl Relay {
             .headers(map)
             .message_id(event.event_id.to_string())
             .payload(body.into()))
+    }
+}
+
+/// Reads the store ahead of the publisher on a task of its own.
+///
+/// The read runs apart from the publishing loop's `select!`, so an
+/// acknowledgement arriving mid-read never cancels a query (which would cost
+/// the connection and the work done), and the next events are read while the
+/// current ones are published.
+struct Prefetch {
+    receiver: tokio::sync::mpsc::Receiver<Result<(RecordedEvent, Position), StoreError>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Prefetch {
+    fn start(store: &PgStore, checkpoint: Position, batch: usize) -> Self {
+        let store: Arc<dyn EventStore> = Arc::new(store.clone());
+        let mut events =
+            Subscription::new(store, checkpoint, EventFilter::all()).with_batch_size(batch);
+        let (sender, receiver) = tokio::sync::mpsc::channel(batch.max(1));
+        let reader = tokio::spawn(async move {
+            loop {
+                // Resuming after the checkpoint that follows an event re-reads
+                // nothing handed out before it.
+                let read = events.next().await.map(|e| (e, events.checkpoint()));
+                let failed = read.is_err();
+                if sender.send(read).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Self { receiver, reader }
+    }
+
+    /// The next event and the checkpoint after it; cancel-safe.
+    async fn next(&mut self) -> Result<(RecordedEvent, Position), StoreError> {
+        self.receiver.recv().await.unwrap_or_else(|| {
+            Err(StoreError::Unavailable(
+                "the relay's reader stopped".to_owned(),
+            ))
+        })
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.reader.abort();
     }
 }
 

@@ -90,7 +90,10 @@ impl Subscription {
             }
             self.checkpoint = self.read_from;
             if batch.beyond_horizon {
-                tokio::time::sleep(self.horizon_wait).await;
+                // The older transaction's commit is itself a change: wake on
+                // it, or poll after the pause if it commits in another process
+                // whose notification is still on its way.
+                let _ = tokio::time::timeout(self.horizon_wait, self.changes.changed()).await;
                 self.horizon_wait = (self.horizon_wait * 2).min(HORIZON_BACKOFF.1);
                 continue;
             }
