@@ -153,8 +153,8 @@ pub struct Relay {
 }
 
 type AckFuture = Pin<Box<dyn std::future::Future<Output = (Position, AckResult)> + Send>>;
-type AckResult =
-    Result<Result<jetstream::publish::PublishAck, String>, tokio::time::error::Elapsed>;
+/// The acknowledgement, or why there is none (the context's ack timeout included).
+type AckResult = Result<jetstream::publish::PublishAck, String>;
 
 impl Relay {
     /// A relay over `store` publishing through `client`.
@@ -280,9 +280,7 @@ impl Relay {
             tokio::select! {
                 biased;
                 Some((position, result)) = in_flight.next(), if !in_flight.is_empty() => {
-                    let ack = result
-                        .map_err(|_| nats("no acknowledgement within the ack timeout"))?
-                        .map_err(RelayError::Nats)?;
+                    let ack = result.map_err(RelayError::Nats)?;
                     acked = position;
                     unsaved += 1;
                     duplicates += u64::from(ack.duplicate);
@@ -299,8 +297,7 @@ impl Relay {
                         .send_publish(self.config.layout.subject(&event), publish)
                         .await
                         .map_err(nats)?;
-                    let timeout = self.config.ack_timeout;
-                    in_flight.push_back(Box::pin(acknowledged(ack, resume, timeout)));
+                    in_flight.push_back(Box::pin(acknowledged(ack, resume)));
                 }
                 _ = heartbeat.tick() => {}
             }
@@ -407,15 +404,10 @@ impl Drop for Prefetch {
     }
 }
 
-/// Waits for one acknowledgement, tagged with the checkpoint it allows.
-async fn acknowledged(
-    ack: PublishAckFuture,
-    resume: Position,
-    timeout: Duration,
-) -> (Position, AckResult) {
-    let result = tokio::time::timeout(timeout, ack.into_future())
-        .await
-        .map(|r| r.map_err(|e| e.to_string()));
+/// Waits for one acknowledgement, tagged with the checkpoint it allows. The
+/// wait is bounded by the JetStream context's timeout (the relay's ack timeout).
+async fn acknowledged(ack: PublishAckFuture, resume: Position) -> (Position, AckResult) {
+    let result = ack.into_future().await.map_err(|e| e.to_string());
     (resume, result)
 }
 
