@@ -275,20 +275,25 @@ impl TestPgServer {
         self.dir.path().join("data").display().to_string()
     }
 
-    /// Runs one of the server's programs, as `postgres` when we are root.
-    fn run(&self, program: &str, args: &[&str]) {
+    /// One of the server's programs, run as `postgres` when we are root.
+    fn program(&self, program: &str) -> std::process::Command {
         let path = self.bin.join(program);
-        let mut command = if self.as_postgres {
-            let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&path);
-            c
+        if self.as_postgres {
+            let mut command = std::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
         } else {
-            std::process::Command::new(&path)
-        };
-        let output = command
+            std::process::Command::new(path)
+        }
+    }
+
+    /// Runs one of the server's programs; panics with its output if it fails.
+    fn run(&self, program: &str, args: &[&str]) {
+        let output = self
+            .program(program)
             .args(args)
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
         assert!(
             output.status.success(),
             "{program} failed: {}{}",
@@ -333,15 +338,8 @@ impl TestPgServer {
 impl Drop for TestPgServer {
     fn drop(&mut self) {
         let data = self.data_dir();
-        let path = self.bin.join("pg_ctl");
-        let mut command = if self.as_postgres {
-            let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&path);
-            c
-        } else {
-            std::process::Command::new(&path)
-        };
-        let _ = command
+        let _ = self
+            .program("pg_ctl")
             .args(["-D", &data, "-m", "immediate", "stop"])
             .output();
     }

@@ -85,7 +85,8 @@ pub trait Bus: Send + Sync + 'static {
 #[async_trait]
 pub trait Consumer: Send {
     /// The next delivery. The events of one stream come one at a time: the
-    /// next one only after the one before it is acknowledged.
+    /// next one only after the one before it is acknowledged. Cancel-safe: a
+    /// call dropped midway loses no delivery.
     async fn next(&mut self) -> Result<Delivery, BusError>;
 }
 

@@ -56,7 +56,17 @@ struct Unsettled {
     attempt: u32,
     /// Where the consumer resumes once this event is acknowledged.
     resume: Position,
-    outcome: oneshot::Receiver<Outcome>,
+    state: Settling,
+}
+
+/// Every step leaves a state to resume from, so a cancelled `next` loses nothing.
+enum Settling {
+    /// Handed out; waiting for the handler's verdict.
+    Waiting(oneshot::Receiver<Outcome>),
+    /// To be delivered again at this instant.
+    RetryAt(tokio::time::Instant),
+    /// Acknowledged; the checkpoint is still to be saved.
+    Acked,
 }
 
 struct StoreConsumer {
@@ -73,7 +83,7 @@ impl StoreConsumer {
             event: event.clone(),
             attempt,
             resume,
-            outcome,
+            state: Settling::Waiting(outcome),
         });
         Delivery {
             event,
@@ -87,51 +97,37 @@ impl StoreConsumer {
 #[async_trait]
 impl Consumer for StoreConsumer {
     async fn next(&mut self) -> Result<Delivery, BusError> {
-        // Awaited in place, so a cancelled call loses nothing.
-        let outcome = match self.unsettled.as_mut() {
-            Some(unsettled) => Some((&mut unsettled.outcome).await),
-            None => None,
-        };
-        if let (Some(outcome), Some(unsettled)) = (outcome, self.unsettled.take()) {
-            let Unsettled {
-                event,
-                attempt,
-                resume,
-                ..
-            } = unsettled;
-            match outcome {
-                Ok(Outcome::Ack) => {
-                    if let Err(error) = self
-                        .store
-                        .save_consumer_checkpoint(&self.name, resume)
-                        .await
-                    {
-                        // Settled but not recorded: keep it, so the save is tried again.
-                        self.unsettled = Some(Unsettled {
-                            event,
-                            attempt,
-                            resume,
-                            outcome: acked(),
-                        });
-                        return Err(error.into());
-                    }
+        while let Some(unsettled) = self.unsettled.as_mut() {
+            match &mut unsettled.state {
+                Settling::Waiting(outcome) => {
+                    unsettled.state = match outcome.await {
+                        Ok(Outcome::Ack) => Settling::Acked,
+                        Ok(Outcome::Retry(after)) => {
+                            Settling::RetryAt(tokio::time::Instant::now() + after)
+                        }
+                        // Dropped unsettled: its handler is gone; deliver it again.
+                        Err(_) => Settling::RetryAt(tokio::time::Instant::now()),
+                    };
                 }
-                Ok(Outcome::Retry(after)) => {
-                    tokio::time::sleep(after).await;
-                    return Ok(self.deliver(event, attempt.saturating_add(1), resume));
+                Settling::RetryAt(at) => {
+                    tokio::time::sleep_until(*at).await;
+                    let (event, attempt, resume) = (
+                        unsettled.event.clone(),
+                        unsettled.attempt.saturating_add(1),
+                        unsettled.resume,
+                    );
+                    return Ok(self.deliver(event, attempt, resume));
                 }
-                // Dropped unsettled: its handler is gone; deliver it again.
-                Err(_) => return Ok(self.deliver(event, attempt.saturating_add(1), resume)),
+                Settling::Acked => {
+                    self.store
+                        .save_consumer_checkpoint(&self.name, unsettled.resume)
+                        .await?;
+                    self.unsettled = None;
+                }
             }
         }
         let event = self.events.next().await?;
         let resume = self.events.checkpoint();
         Ok(self.deliver(event, 1, resume))
     }
-}
-
-fn acked() -> oneshot::Receiver<Outcome> {
-    let (sender, receiver) = oneshot::channel();
-    let _ = sender.send(Outcome::Ack);
-    receiver
 }
