@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use commands::processor::{
     dead_letter_stream, Command, HandlerError, Processor, ProcessorConfig, ProcessorRunner,
+    ProcessorStatus,
 };
 use domain::codec::EventSchema;
 use domain::dead_letter::DeadLetterEvent;
@@ -29,6 +30,7 @@ use eventstore::relay::{Relay, RelayConfig};
 use eventstore::testing::{TestNats, TestPgServer, TestPostgres, TestSqlite};
 use eventstore::{AppendRequest, Direction, EventStore, ExpectedVersion};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -147,10 +149,21 @@ fn config() -> ProcessorConfig {
 }
 
 fn spawn_processor(name: &str, bus: Arc<dyn Bus>, store: Arc<dyn EventStore>) -> JoinHandle<()> {
+    spawn_watched(name, bus, store).0
+}
+
+/// A processor and its status.
+fn spawn_watched(
+    name: &str,
+    bus: Arc<dyn Bus>,
+    store: Arc<dyn EventStore>,
+) -> (JoinHandle<()>, watch::Receiver<ProcessorStatus>) {
     let processor = Arc::new(Tallier {
         name: name.to_owned(),
     });
-    tokio::spawn(ProcessorRunner::new(processor, bus, store, config()).run())
+    let runner = ProcessorRunner::new(processor, bus, store, config());
+    let status = runner.status();
+    (tokio::spawn(runner.run()), status)
 }
 
 // ---- writing and checking ----
@@ -478,8 +491,8 @@ async fn competing_processors_on_jetstream_keep_per_stream_order_and_dead_letter
     let (cluster, _db) = Cluster::start().await;
     let store = cluster.shared();
     let script = poisoned_script();
-    let one = spawn_processor("tallier", cluster.bus(), Arc::clone(&store));
-    let two = spawn_processor("tallier", cluster.bus(), Arc::clone(&store));
+    let (one, one_status) = spawn_watched("tallier", cluster.bus(), Arc::clone(&store));
+    let (two, two_status) = spawn_watched("tallier", cluster.bus(), Arc::clone(&store));
     script
         .write(Arc::clone(&store), Duration::from_millis(2))
         .await;
@@ -488,6 +501,13 @@ async fn competing_processors_on_jetstream_keep_per_stream_order_and_dead_letter
         .expect_processed(&*store, "tallier", Duration::from_secs(60))
         .await;
     two.abort();
+    // Both took part: the work was shared, not merely failed over.
+    let handled = |s: &watch::Receiver<ProcessorStatus>| s.borrow().handled;
+    let (by_one, by_two) = (handled(&one_status), handled(&two_status));
+    assert!(
+        by_one > 0 && by_two > 0,
+        "one handled {by_one}, two {by_two}"
+    );
 }
 
 /// NATS is killed for seconds while events are written and handled; the
