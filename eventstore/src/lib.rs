@@ -217,6 +217,15 @@ pub trait EventStore: Send + Sync + 'static {
     /// The number of events and streams in the store.
     async fn counts(&self) -> Result<Counts, StoreError>;
 
+    /// How many events after `after` pass `filter`, counting no further than
+    /// `cap`: a consumer's lag, cheap however far behind it is.
+    async fn count_after(
+        &self,
+        after: Position,
+        filter: &EventFilter,
+        cap: u64,
+    ) -> Result<u64, StoreError>;
+
     /// Where the named consumer of the [in-process bus](bus::store) has got to
     /// ([`Position::START`] for a new one).
     async fn consumer_checkpoint(&self, name: &str) -> Result<Position, StoreError>;

@@ -690,6 +690,27 @@ impl EventStore for PgStore {
         })
     }
 
+    async fn count_after(
+        &self,
+        after: Position,
+        filter: &EventFilter,
+        cap: u64,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(concat!(
+            "SELECT count(*) FROM (SELECT 1 FROM events WHERE (tx_id, position) > ($1, $2) ",
+            "AND ($3::text[] IS NULL OR category = ANY($3)) ",
+            "AND ($4::text[] IS NULL OR event_type = ANY($4)) LIMIT $5) s"
+        ))
+        .bind(sql_int(after.tx))
+        .bind(sql_int(after.seq))
+        .bind(filter_arg(&filter.categories))
+        .bind(filter_arg(&filter.event_types))
+        .bind(sql_int(cap))
+        .fetch_one(&self.inner.pool)
+        .await?;
+        Ok(count.max(0) as u64)
+    }
+
     async fn consumer_checkpoint(&self, name: &str) -> Result<Position, StoreError> {
         let row: Option<(i64, i64)> =
             sqlx::query_as("SELECT tx_id, seq FROM consumer_checkpoints WHERE name = $1")

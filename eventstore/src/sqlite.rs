@@ -532,6 +532,26 @@ impl EventStore for SqliteStore {
         })
     }
 
+    async fn count_after(
+        &self,
+        after: Position,
+        filter: &EventFilter,
+        cap: u64,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(concat!(
+            "SELECT count(*) FROM (SELECT 1 FROM events WHERE position > ?1 ",
+            "AND (?2 IS NULL OR category IN (SELECT value FROM json_each(?2))) ",
+            "AND (?3 IS NULL OR event_type IN (SELECT value FROM json_each(?3))) LIMIT ?4)"
+        ))
+        .bind(sql_int(after.seq))
+        .bind(filter_arg(&filter.categories))
+        .bind(filter_arg(&filter.event_types))
+        .bind(sql_int(cap))
+        .fetch_one(&self.inner.reader)
+        .await?;
+        Ok(count.max(0) as u64)
+    }
+
     async fn consumer_checkpoint(&self, name: &str) -> Result<Position, StoreError> {
         let row: Option<(i64, i64)> =
             sqlx::query_as("SELECT tx_id, seq FROM consumer_checkpoints WHERE name = ?1")

@@ -273,6 +273,30 @@ async fn global_reads_page_in_order_and_filter(store: Arc<dyn EventStore>) {
         .await
         .expect("read");
     assert!(again.events.is_empty(), "nothing after the end");
+
+    // Counting what lies after a position, for lag reports.
+    let count = |after, filter| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .count_after(after, &filter, 1000)
+                .await
+                .expect("count")
+        }
+    };
+    assert_eq!(count(Position::START, EventFilter::all()).await, 12);
+    assert_eq!(count(seen[4].position, EventFilter::all()).await, 7);
+    assert_eq!(count(Position::START, only_beta.clone()).await, 6);
+    assert_eq!(count(Position::START, typed.clone()).await, 3);
+    assert_eq!(count(seen[11].position, EventFilter::all()).await, 0);
+    assert_eq!(
+        store
+            .count_after(Position::START, &EventFilter::all(), 5)
+            .await
+            .expect("count"),
+        5,
+        "the count stops at its cap"
+    );
 }
 
 async fn a_subscription_catches_up_then_follows_live(store: Arc<dyn EventStore>) {

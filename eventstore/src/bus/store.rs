@@ -7,15 +7,17 @@
 //! saved) or, after a retry's pause, the same event comes again. A process
 //! that dies with a delivery unsettled delivers it again on restart, as
 //! JetStream would. The attempt count starts again at 1 after a restart.
+//! The events still waiting (the lag) are counted at most once a second.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use domain::{Position, RecordedEvent};
 use tokio::sync::oneshot;
 
 use super::{Bus, BusError, Consumer, ConsumerSpec, Delivery, Outcome, Settle};
-use crate::{EventStore, Subscription};
+use crate::{EventFilter, EventStore, Subscription};
 
 /// The bus over an event store.
 #[derive(Clone)]
@@ -41,7 +43,9 @@ impl Bus for StoreBus {
             store: Arc::clone(&self.store),
             name: spec.name.clone(),
             events: Subscription::new(Arc::clone(&self.store), checkpoint, spec.filter.clone()),
+            filter: spec.filter.clone(),
             unsettled: None,
+            pending: None,
         }))
     }
 
@@ -73,8 +77,16 @@ struct StoreConsumer {
     store: Arc<dyn EventStore>,
     name: String,
     events: Subscription,
+    filter: EventFilter,
     unsettled: Option<Unsettled>,
+    /// The events waiting after the last one handed out, and when that was counted.
+    pending: Option<(u64, Instant)>,
 }
+
+/// How often a consumer counts the events still waiting for it.
+const PENDING_EVERY: Duration = Duration::from_secs(1);
+/// Counting stops here: a lag this large is reported as this.
+const PENDING_CAP: u64 = 1_000_000;
 
 impl StoreConsumer {
     fn deliver(&mut self, event: RecordedEvent, attempt: u32, resume: Position) -> Delivery {
@@ -88,7 +100,7 @@ impl StoreConsumer {
         Delivery {
             event,
             attempt,
-            pending: None,
+            pending: self.pending.map(|(n, _)| n),
             settle: Settle::Store(sender),
         }
     }
@@ -128,6 +140,19 @@ impl Consumer for StoreConsumer {
         }
         let event = self.events.next().await?;
         let resume = self.events.checkpoint();
+        if self
+            .pending
+            .is_none_or(|(_, at)| at.elapsed() >= PENDING_EVERY)
+        {
+            // A lag report only: a failed count leaves the last one.
+            if let Ok(n) = self
+                .store
+                .count_after(resume, &self.filter, PENDING_CAP)
+                .await
+            {
+                self.pending = Some((n, Instant::now()));
+            }
+        }
         Ok(self.deliver(event, 1, resume))
     }
 }
