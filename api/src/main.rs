@@ -43,6 +43,21 @@ enum Command {
     },
     /// Measure the event store against raw baselines taken in the same run.
     Bench(bench::BenchArgs),
+    /// Publish the event log to NATS JetStream until stopped (PostgreSQL only):
+    /// one relay per name is active, others stand by and take over.
+    Relay {
+        /// The NATS server with JetStream (2.10 or later).
+        #[arg(
+            long,
+            env = "AGENTOS_NATS_URL",
+            default_value = "nats://127.0.0.1:4222",
+            hide_env_values = true
+        )]
+        nats_url: String,
+        /// The lease and checkpoint name.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
 }
 
 /// The exit code of a broken chain.
@@ -94,7 +109,61 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::run(&cli.database_url, args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Relay { nats_url, name } => run_relay(&cli.database_url, &nats_url, name).await,
     }
+}
+
+/// Runs the relay until Ctrl-C, printing each change of state.
+async fn run_relay(database_url: &str, nats_url: &str, name: String) -> anyhow::Result<ExitCode> {
+    let eventstore::Backend::Postgres(url) = eventstore::Backend::from_url(database_url)? else {
+        anyhow::bail!(
+            "the relay publishes a PostgreSQL log: give a postgres:// database URL \
+             (in embedded mode, SQLite, processors read the store itself and need no relay)"
+        );
+    };
+    let store = eventstore::postgres::PgStore::connect(&url).await?;
+    // Connects in the background and keeps reconnecting: the relay reports
+    // an unreachable NATS in its status and retries.
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(nats_url)
+        .await?;
+    let config = eventstore::relay::RelayConfig {
+        name,
+        ..Default::default()
+    };
+    let relay = eventstore::relay::Relay::new(store, client, config.clone());
+    let mut status = relay.status();
+    let task = tokio::spawn(relay.run());
+    let mut last = None;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            changed = status.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let now = status.borrow_and_update().clone();
+                if last.as_ref() != Some(&now.state) {
+                    match &now.last_error {
+                        Some(error) => println!("relay {}: {:?} ({error})", config.name, now.state),
+                        None => println!(
+                            "relay {}: {:?} at checkpoint {}",
+                            config.name, now.state, now.checkpoint
+                        ),
+                    }
+                    last = Some(now.state);
+                }
+            }
+        }
+    }
+    task.abort();
+    let now = status.borrow().clone();
+    println!(
+        "relay {}: stopped at checkpoint {} after publishing {} events",
+        config.name, now.checkpoint, now.published
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run_verify(

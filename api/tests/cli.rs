@@ -213,3 +213,17 @@ fn bench_prints_figures_beside_baselines_as_json() {
         "scratch files are removed: {leftovers:?}"
     );
 }
+
+#[test]
+fn the_relay_needs_postgresql_and_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("a.db").display());
+    let output = agentos(&url, &["relay"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("give a postgres:// database URL"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_no_panic(&output);
+}
