@@ -1,0 +1,266 @@
+//! The read-model database: the event store's own PostgreSQL or SQLite
+//! database, behind one small interface so a projection is written once.
+//!
+//! Statements use `$1, $2, …` placeholders, which both databases accept, and
+//! bind [`Value`]s. Table names are substituted by the caller from validated
+//! identifiers ([`crate::Tables`]); values are always bound, never spliced.
+
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{AssertSqlSafe, Postgres, Row, Sqlite, Transaction};
+
+use crate::ProjectionError;
+
+/// A value bound to, or read from, a statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A 64-bit integer (BIGINT).
+    Int(i64),
+    /// A double (DOUBLE PRECISION / REAL).
+    Real(f64),
+    /// Text.
+    Text(String),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Real(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+impl Value {
+    /// The integer, if this is one.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The text, if this is text.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// The database read models live in.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// PostgreSQL (the event store's pool, so its schema too).
+    Postgres(PgPool),
+    /// SQLite (the event store's single writer connection).
+    Sqlite(SqlitePool),
+}
+
+/// A transaction on the read-model database.
+pub enum Tx {
+    /// On PostgreSQL.
+    Postgres(Transaction<'static, Postgres>),
+    /// On SQLite.
+    Sqlite(Transaction<'static, Sqlite>),
+}
+
+fn bind_pg<'q>(
+    mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    params: &'q [Value],
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    for p in params {
+        query = match p {
+            Value::Null => query.bind(None::<String>),
+            Value::Int(v) => query.bind(*v),
+            Value::Real(v) => query.bind(*v),
+            Value::Text(v) => query.bind(v.as_str()),
+        };
+    }
+    query
+}
+
+fn bind_sqlite<'q>(
+    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    params: &'q [Value],
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+    for p in params {
+        query = match p {
+            Value::Null => query.bind(None::<String>),
+            Value::Int(v) => query.bind(*v),
+            Value::Real(v) => query.bind(*v),
+            Value::Text(v) => query.bind(v.as_str()),
+        };
+    }
+    query
+}
+
+/// One column of a row as a [`Value`], whatever its SQL type.
+macro_rules! column {
+    ($row:expr, $i:expr) => {{
+        if let Ok(v) = $row.try_get::<Option<i64>, _>($i) {
+            v.map_or(Value::Null, Value::Int)
+        } else if let Ok(v) = $row.try_get::<Option<f64>, _>($i) {
+            v.map_or(Value::Null, Value::Real)
+        } else if let Ok(v) = $row.try_get::<Option<String>, _>($i) {
+            v.map_or(Value::Null, Value::Text)
+        } else if let Ok(v) = $row.try_get::<Option<i32>, _>($i) {
+            v.map_or(Value::Null, |v| Value::Int(i64::from(v)))
+        } else {
+            return Err(ProjectionError::Query(format!(
+                "column {} is neither an integer, a real nor text",
+                $i
+            )));
+        }
+    }};
+}
+
+fn pg_row(row: &PgRow) -> Result<Vec<Value>, ProjectionError> {
+    let mut out = Vec::with_capacity(row.len());
+    for i in 0..row.len() {
+        out.push(column!(row, i));
+    }
+    Ok(out)
+}
+
+fn sqlite_row(row: &SqliteRow) -> Result<Vec<Value>, ProjectionError> {
+    let mut out = Vec::with_capacity(row.len());
+    for i in 0..row.len() {
+        out.push(column!(row, i));
+    }
+    Ok(out)
+}
+
+impl Db {
+    /// The read-model database of a PostgreSQL event store.
+    pub fn postgres(store: &eventstore::postgres::PgStore) -> Self {
+        Db::Postgres(store.pool().clone())
+    }
+
+    /// The read-model database of a SQLite event store.
+    pub fn sqlite(store: &eventstore::sqlite::SqliteStore) -> Self {
+        Db::Sqlite(store.writer().clone())
+    }
+
+    /// Starts a transaction.
+    pub async fn begin(&self) -> Result<Tx, ProjectionError> {
+        Ok(match self {
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+        })
+    }
+
+    /// Runs a query outside any transaction and returns its rows.
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, ProjectionError> {
+        let sql = AssertSqlSafe(sql.to_owned());
+        match self {
+            Db::Postgres(pool) => bind_pg(sqlx::query(sql), params)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(pg_row)
+                .collect(),
+            Db::Sqlite(pool) => bind_sqlite(sqlx::query(sql), params)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(sqlite_row)
+                .collect(),
+        }
+    }
+
+    /// Whether a table or view of this name exists in the current schema.
+    pub async fn relation_exists(&self, name: &str) -> Result<bool, ProjectionError> {
+        let sql = match self {
+            Db::Postgres(_) => {
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relname = $1 AND n.nspname = current_schema()"
+            }
+            Db::Sqlite(_) => "SELECT count(*) FROM sqlite_master WHERE name = $1",
+        };
+        let rows = self.query(sql, &[Value::from(name)]).await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            > 0)
+    }
+}
+
+impl Tx {
+    /// Runs a statement; returns the rows it affected.
+    pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, ProjectionError> {
+        let sql = AssertSqlSafe(sql.to_owned());
+        Ok(match self {
+            Tx::Postgres(tx) => bind_pg(sqlx::query(sql), params)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+            Tx::Sqlite(tx) => bind_sqlite(sqlx::query(sql), params)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    /// Runs a query and returns its rows.
+    pub async fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, ProjectionError> {
+        let sql = AssertSqlSafe(sql.to_owned());
+        match self {
+            Tx::Postgres(tx) => bind_pg(sqlx::query(sql), params)
+                .fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(pg_row)
+                .collect(),
+            Tx::Sqlite(tx) => bind_sqlite(sqlx::query(sql), params)
+                .fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(sqlite_row)
+                .collect(),
+        }
+    }
+
+    /// Commits.
+    pub async fn commit(self) -> Result<(), ProjectionError> {
+        match self {
+            Tx::Postgres(tx) => tx.commit().await?,
+            Tx::Sqlite(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
