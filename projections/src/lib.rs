@@ -351,6 +351,34 @@ impl ProjectionRunner {
             return Ok(!batch.beyond_horizon);
         }
         let mut tx = self.db.begin().await?;
+        // The checkpoint moves in the same transaction as the tables, and only
+        // from where this runner read: a second runner of the same projection
+        // finds the row moved (PostgreSQL re-checks it after the first one
+        // commits) and applies nothing.
+        let moved = tx
+            .execute(
+                "UPDATE projection_generations SET checkpoint_tx = $1, checkpoint_seq = $2, \
+                 applied = applied + $3 WHERE name = $4 AND generation = $5 \
+                 AND checkpoint_tx = $6 AND checkpoint_seq = $7",
+                &[
+                    int(batch.next.tx),
+                    int(batch.next.seq),
+                    int(batch.events.len() as u64),
+                    Value::from(self.projection.name()),
+                    Value::Int(generation.tables.generation),
+                    int(generation.checkpoint.tx),
+                    int(generation.checkpoint.seq),
+                ],
+            )
+            .await?;
+        if moved != 1 {
+            return Err(ProjectionError::Config(format!(
+                "projection {} generation {}: the checkpoint moved under this runner; \
+                 is another runner of it active?",
+                self.projection.name(),
+                generation.tables.generation
+            )));
+        }
         for event in &batch.events {
             self.projection
                 .apply(&mut tx, &generation.tables, event)
@@ -365,19 +393,6 @@ impl ProjectionRunner {
                     ))
                 })?;
         }
-        // The checkpoint moves in the same transaction as the tables.
-        tx.execute(
-            "UPDATE projection_generations SET checkpoint_tx = $1, checkpoint_seq = $2, \
-             applied = applied + $3 WHERE name = $4 AND generation = $5",
-            &[
-                int(batch.next.tx),
-                int(batch.next.seq),
-                int(batch.events.len() as u64),
-                Value::from(self.projection.name()),
-                Value::Int(generation.tables.generation),
-            ],
-        )
-        .await?;
         tx.commit().await?;
         generation.checkpoint = batch.next;
         let applied = batch.events.len() as u64;

@@ -279,6 +279,27 @@ async fn aborted_runners_never_double_count(db: Db, store: Arc<dyn EventStore>) 
     task.abort();
 }
 
+async fn two_runners_of_one_projection_never_double_count(db: Db, store: Arc<dyn EventStore>) {
+    let streams: Vec<StreamId> = (0..4).map(|_| counted_stream()).collect();
+    let (one, _, _) = spawn(&db, &store, 1, Duration::from_micros(200));
+    let (two, _, _) = spawn(&db, &store, 1, Duration::from_micros(200));
+    let mut last = Position::START;
+    for round in 0..40 {
+        last = append(&*store, &streams[round % streams.len()], 3).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (three, mut fresh, _) = spawn(&db, &store, 1, Duration::ZERO);
+    wait_for(&mut fresh, Duration::from_secs(30), "caught up", |s| {
+        s.checkpoint >= last
+    })
+    .await;
+    // Whichever runner applied a batch, each event counts once.
+    assert_eq!(counts(&db).await, expected(&*store, &streams).await);
+    for task in [one, two, three] {
+        task.abort();
+    }
+}
+
 /// A pause between 20 and 120 ms.
 fn fastrand_ms() -> u64 {
     20 + u64::from(Uuid::now_v7().as_bytes()[15]) % 100
@@ -418,7 +439,80 @@ macro_rules! both_back_ends {
 both_back_ends!(
     folds_events_with_the_checkpoint,
     aborted_runners_never_double_count,
+    two_runners_of_one_projection_never_double_count,
     a_rebuild_serves_the_old_generation_until_it_switches,
     a_rebuild_on_request_gives_the_same_answer,
     lag_is_reported_while_catching_up
 );
+
+/// PostgreSQL stops abruptly (immediate shutdown, every connection cut) for
+/// two seconds while events are written and projected: the runner reconnects
+/// by itself and every event counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_rides_out_a_postgres_restart() {
+    let server = eventstore::testing::TestPgServer::start().await;
+    let pg = eventstore::postgres::PgStore::connect(&server.url)
+        .await
+        .expect("connect to the test's PostgreSQL");
+    let db = Db::postgres(&pg);
+    let store: Arc<dyn EventStore> = Arc::new(pg);
+    let streams: Arc<Vec<StreamId>> = Arc::new((0..4).map(|_| counted_stream()).collect());
+    let (task, mut status, _) = spawn(&db, &store, 1, Duration::ZERO);
+    let writer = {
+        let (store, streams) = (Arc::clone(&store), Arc::clone(&streams));
+        tokio::spawn(async move {
+            let mut last = Position::START;
+            for round in 0..60 {
+                let stream = &streams[round % streams.len()];
+                // The same command id on every attempt: an append that
+                // committed unseen is not doubled.
+                let command = domain::CommandId::from_uuid(Uuid::now_v7());
+                loop {
+                    let request = AppendRequest {
+                        stream: stream.clone(),
+                        expected: ExpectedVersion::Any,
+                        events: vec![NewEvent {
+                            event_id: EventId::from_uuid(Uuid::now_v7()),
+                            event_type: "Counted".to_owned(),
+                            schema_version: 1,
+                            payload: JsonText::parse("{}".to_owned()).expect("json"),
+                        }],
+                        metadata: Metadata {
+                            correlation_id: CorrelationId::from_uuid(Uuid::now_v7()),
+                            causation_id: None,
+                            command_id: Some(command),
+                            actor: Actor::System("test".to_owned()),
+                        },
+                    };
+                    match store.append(request).await {
+                        Ok(appended) => {
+                            last = last.max(appended.position);
+                            break;
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+            last
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.crash();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !writer.is_finished(),
+        "the restart must fall while events are written"
+    );
+    server.resume().await;
+    let last = writer.await.expect("writer");
+    wait_for(
+        &mut status,
+        Duration::from_secs(60),
+        "caught up after the restart",
+        |s| s.checkpoint >= last && s.state == ProjectionState::Live,
+    )
+    .await;
+    assert_eq!(counts(&db).await, expected(&*store, &streams).await);
+    task.abort();
+}
