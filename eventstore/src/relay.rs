@@ -364,8 +364,11 @@ impl Relay {
 /// the connection and the work done), and the next events are read while the
 /// current ones are published.
 struct Prefetch {
-    receiver: tokio::sync::mpsc::Receiver<Result<(RecordedEvent, Position), StoreError>>,
+    receiver: tokio::sync::mpsc::Receiver<Result<(Vec<RecordedEvent>, Position), StoreError>>,
     reader: tokio::task::JoinHandle<()>,
+    /// The batch being handed out, and the checkpoint after its last event.
+    current: std::collections::VecDeque<RecordedEvent>,
+    after_current: Position,
 }
 
 impl Prefetch {
@@ -373,28 +376,46 @@ impl Prefetch {
         let store: Arc<dyn EventStore> = Arc::new(store.clone());
         let mut events =
             Subscription::new(store, checkpoint, EventFilter::all()).with_batch_size(batch);
-        let (sender, receiver) = tokio::sync::mpsc::channel(batch.max(1));
+        // Whole batches cross the channel: one hand-over per read, not per event.
+        let (sender, receiver) = tokio::sync::mpsc::channel(2);
         let reader = tokio::spawn(async move {
             loop {
-                // Resuming after the checkpoint that follows an event re-reads
-                // nothing handed out before it.
-                let read = events.next().await.map(|e| (e, events.checkpoint()));
+                let read = events.next_batch().await;
                 let failed = read.is_err();
                 if sender.send(read).await.is_err() || failed {
                     return;
                 }
             }
         });
-        Self { receiver, reader }
+        Self {
+            receiver,
+            reader,
+            current: std::collections::VecDeque::new(),
+            after_current: checkpoint,
+        }
     }
 
-    /// The next event and the checkpoint after it; cancel-safe.
+    /// The next event and the checkpoint to resume after it; cancel-safe.
     async fn next(&mut self) -> Result<(RecordedEvent, Position), StoreError> {
-        self.receiver.recv().await.unwrap_or_else(|| {
-            Err(StoreError::Unavailable(
-                "the relay's reader stopped".to_owned(),
-            ))
-        })
+        if self.current.is_empty() {
+            let (batch, after) = self.receiver.recv().await.unwrap_or_else(|| {
+                Err(StoreError::Unavailable(
+                    "the relay's reader stopped".to_owned(),
+                ))
+            })?;
+            self.current = batch.into();
+            self.after_current = after;
+        }
+        let event = self.current.pop_front().ok_or_else(|| {
+            StoreError::Unavailable("the relay's reader sent an empty batch".to_owned())
+        })?;
+        // Resuming after an event re-reads nothing handed out before it.
+        let resume = if self.current.is_empty() {
+            self.after_current
+        } else {
+            event.position
+        };
+        Ok((event, resume))
     }
 }
 

@@ -103,6 +103,19 @@ impl Subscription {
         }
     }
 
+    /// Every event read but not yet handed out (waiting for one to be
+    /// committed if there is none), with the checkpoint after the last of
+    /// them. Resuming after event `i` of the batch means resuming after its
+    /// position, except for the last, whose checkpoint is the one returned.
+    pub async fn next_batch(&mut self) -> Result<(Vec<RecordedEvent>, Position), StoreError> {
+        let first = self.next().await?;
+        let mut batch = Vec::with_capacity(self.buffer.len() + 1);
+        batch.push(first);
+        batch.extend(self.buffer.drain(..));
+        self.checkpoint = self.read_from;
+        Ok((batch, self.checkpoint))
+    }
+
     /// The next event if one is committed within `wait`.
     pub async fn next_within(
         &mut self,
