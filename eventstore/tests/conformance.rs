@@ -354,6 +354,29 @@ async fn a_subscription_catches_up_then_follows_live(store: Arc<dyn EventStore>)
             .expect("read"),
         None
     );
+
+    // Batches: everything read so far at once, with the checkpoint after it.
+    let mut batched =
+        Subscription::new(store.clone(), Position::START, EventFilter::all()).with_batch_size(5);
+    let mut versions = Vec::new();
+    while versions.len() < 12 {
+        let (batch, after) = batched.next_batch().await.expect("batch");
+        assert!(!batch.is_empty() && batch.len() <= 5, "{}", batch.len());
+        assert_eq!(after, batched.checkpoint());
+        assert!(batch.iter().all(|e| e.position <= after));
+        versions.extend(batch.iter().map(|e| e.stream_version));
+    }
+    assert_eq!(versions, (1..=12).collect::<Vec<_>>());
+    let mut after_batches =
+        Subscription::new(store.clone(), batched.checkpoint(), EventFilter::all());
+    assert_eq!(
+        after_batches
+            .next_within(Duration::from_millis(100))
+            .await
+            .expect("read"),
+        None,
+        "the batch checkpoint is after the last event"
+    );
 }
 
 async fn bad_appends_are_refused_and_store_nothing(store: Arc<dyn EventStore>) {
