@@ -28,7 +28,7 @@ use domain::{
     Rejection, StreamId,
 };
 use eventstore::bus::{Bus, BusError, Consumer, ConsumerSpec, Delivery};
-use eventstore::{AppendRequest, EventFilter, EventStore, ExpectedVersion};
+use eventstore::{AppendRequest, Backoff, EventFilter, EventStore, ExpectedVersion};
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -296,14 +296,14 @@ impl ProcessorRunner {
             ..ConsumerSpec::new(name.clone(), self.shared.processor.filter())
         };
         let parallelism = self.bus.parallelism().max(1);
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = Backoff::new(Duration::from_millis(50), self.shared.config.reconnect_max);
         loop {
             let error = match self.bus.consumer(&spec).await {
                 Ok(mut consumer) => {
                     self.shared
                         .status
                         .send_modify(|s| s.state = ProcessorState::Running);
-                    backoff = Duration::from_millis(50);
+                    backoff.reset();
                     self.consume(consumer.as_mut(), parallelism).await
                 }
                 Err(error) => error,
@@ -313,10 +313,7 @@ impl ProcessorRunner {
                 s.state = ProcessorState::Retrying;
                 s.last_error = Some(error.to_string());
             });
-            let pause = backoff / 2
-                + Duration::from_micros(fastrand::u64(0..=backoff.as_micros() as u64 / 2));
-            tokio::time::sleep(pause).await;
-            backoff = (backoff * 2).min(self.shared.config.reconnect_max);
+            backoff.wait().await;
         }
     }
 

@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use domain::{CommandId, Hash, Metadata, NewEvent, Position, RecordedEvent, StreamId};
 use tokio::sync::watch;
 
+mod backoff;
 pub mod bus;
 pub mod chain;
 mod error;
@@ -34,6 +35,7 @@ mod subscription;
 pub mod testing;
 pub mod verify;
 
+pub use backoff::Backoff;
 pub use error::StoreError;
 pub use subscription::Subscription;
 

@@ -35,7 +35,7 @@ use tokio::sync::watch;
 
 use crate::bus::jetstream::StreamLayout;
 use crate::postgres::PgStore;
-use crate::{EventFilter, EventStore, StoreError, Subscription};
+use crate::{Backoff, EventFilter, EventStore, StoreError, Subscription};
 
 /// The advisory-lock namespace of relay leases.
 const LEASE_LOCK: i32 = 1_095_189_334;
@@ -182,18 +182,17 @@ impl Relay {
     /// Runs until the task is dropped: waits for the lease, publishes, and
     /// after any failure starts again from the checkpoint.
     pub async fn run(self) {
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = Backoff::new(Duration::from_millis(50), self.config.max_backoff);
         loop {
             match self.active_period().await {
-                Ok(()) => backoff = Duration::from_millis(50),
+                Ok(()) => backoff.reset(),
                 Err(error) => {
                     tracing::warn!(relay = %self.config.name, %error, "relay interrupted; retrying");
                     self.status.send_modify(|s| {
                         s.state = RelayState::Retrying;
                         s.last_error = Some(error.to_string());
                     });
-                    tokio::time::sleep(jitter(backoff)).await;
-                    backoff = (backoff * 2).min(self.config.max_backoff);
+                    backoff.wait().await;
                 }
             }
         }
@@ -475,8 +474,4 @@ async fn save_checkpoint(
 pub async fn checkpoint(store: &PgStore, name: &str) -> Result<Position, StoreError> {
     let mut connection = store.pool().acquire().await?;
     read_checkpoint(&mut connection, name).await
-}
-
-fn jitter(d: Duration) -> Duration {
-    d / 2 + Duration::from_micros(fastrand::u64(0..=d.as_micros() as u64 / 2))
 }

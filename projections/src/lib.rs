@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::Utc;
 use domain::{Position, RecordedEvent};
-use eventstore::{EventFilter, EventStore, StoreError};
+use eventstore::{Backoff, EventFilter, EventStore, StoreError};
 use tokio::sync::{watch, Notify};
 
 mod db;
@@ -267,18 +267,17 @@ impl ProjectionRunner {
 
     /// Runs until the task is dropped; failures are retried with backoff.
     pub async fn run(self) {
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = Backoff::new(Duration::from_millis(50), self.config.max_backoff);
         loop {
             match self.run_once().await {
-                Ok(()) => backoff = Duration::from_millis(50),
+                Ok(()) => backoff.reset(),
                 Err(error) => {
                     tracing::warn!(projection = %self.projection.name(), %error, "projection failed; retrying");
                     self.status.send_modify(|s| {
                         s.state = ProjectionState::Retrying;
                         s.last_error = Some(error.to_string());
                     });
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.config.max_backoff);
+                    backoff.wait().await;
                 }
             }
         }
