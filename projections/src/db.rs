@@ -5,8 +5,8 @@
 //! bind [`Value`]s. Table names are substituted by the caller from validated
 //! identifiers ([`crate::Tables`]); values are always bound, never spliced.
 
-use sqlx::postgres::{PgPool, PgRow};
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
 use sqlx::{AssertSqlSafe, Postgres, Row, Sqlite, Transaction};
 
 use crate::ProjectionError;
@@ -89,10 +89,18 @@ pub enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
 }
 
-fn bind_pg<'q>(
-    mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+/// Binds the values in order, whatever the database.
+fn bind<'q, DB>(
+    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
     params: &'q [Value],
-) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
+where
+    DB: sqlx::Database,
+    i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    f64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    Option<String>: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    &'q str: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
     for p in params {
         query = match p {
             Value::Null => query.bind(None::<String>),
@@ -104,53 +112,31 @@ fn bind_pg<'q>(
     query
 }
 
-fn bind_sqlite<'q>(
-    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    params: &'q [Value],
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
-    for p in params {
-        query = match p {
-            Value::Null => query.bind(None::<String>),
-            Value::Int(v) => query.bind(*v),
-            Value::Real(v) => query.bind(*v),
-            Value::Text(v) => query.bind(v.as_str()),
-        };
-    }
-    query
-}
-
-/// One column of a row as a [`Value`], whatever its SQL type.
-macro_rules! column {
-    ($row:expr, $i:expr) => {{
-        if let Ok(v) = $row.try_get::<Option<i64>, _>($i) {
+/// A row's columns as [`Value`]s, whatever their SQL types.
+fn row_values<R: Row>(row: &R) -> Result<Vec<Value>, ProjectionError>
+where
+    usize: sqlx::ColumnIndex<R>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<f64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i32>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut out = Vec::with_capacity(row.len());
+    for i in 0..row.len() {
+        let value = if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
             v.map_or(Value::Null, Value::Int)
-        } else if let Ok(v) = $row.try_get::<Option<f64>, _>($i) {
+        } else if let Ok(v) = row.try_get::<Option<f64>, _>(i) {
             v.map_or(Value::Null, Value::Real)
-        } else if let Ok(v) = $row.try_get::<Option<String>, _>($i) {
+        } else if let Ok(v) = row.try_get::<Option<String>, _>(i) {
             v.map_or(Value::Null, Value::Text)
-        } else if let Ok(v) = $row.try_get::<Option<i32>, _>($i) {
+        } else if let Ok(v) = row.try_get::<Option<i32>, _>(i) {
             v.map_or(Value::Null, |v| Value::Int(i64::from(v)))
         } else {
             return Err(ProjectionError::Query(format!(
-                "column {} is neither an integer, a real nor text",
-                $i
+                "column {i} is neither an integer, a real nor text"
             )));
-        }
-    }};
-}
-
-fn pg_row(row: &PgRow) -> Result<Vec<Value>, ProjectionError> {
-    let mut out = Vec::with_capacity(row.len());
-    for i in 0..row.len() {
-        out.push(column!(row, i));
-    }
-    Ok(out)
-}
-
-fn sqlite_row(row: &SqliteRow) -> Result<Vec<Value>, ProjectionError> {
-    let mut out = Vec::with_capacity(row.len());
-    for i in 0..row.len() {
-        out.push(column!(row, i));
+        };
+        out.push(value);
     }
     Ok(out)
 }
@@ -182,17 +168,17 @@ impl Db {
     ) -> Result<Vec<Vec<Value>>, ProjectionError> {
         let sql = AssertSqlSafe(sql.to_owned());
         match self {
-            Db::Postgres(pool) => bind_pg(sqlx::query(sql), params)
+            Db::Postgres(pool) => bind(sqlx::query(sql), params)
                 .fetch_all(pool)
                 .await?
                 .iter()
-                .map(pg_row)
+                .map(row_values)
                 .collect(),
-            Db::Sqlite(pool) => bind_sqlite(sqlx::query(sql), params)
+            Db::Sqlite(pool) => bind(sqlx::query(sql), params)
                 .fetch_all(pool)
                 .await?
                 .iter()
-                .map(sqlite_row)
+                .map(row_values)
                 .collect(),
         }
     }
@@ -221,11 +207,11 @@ impl Tx {
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, ProjectionError> {
         let sql = AssertSqlSafe(sql.to_owned());
         Ok(match self {
-            Tx::Postgres(tx) => bind_pg(sqlx::query(sql), params)
+            Tx::Postgres(tx) => bind(sqlx::query(sql), params)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),
-            Tx::Sqlite(tx) => bind_sqlite(sqlx::query(sql), params)
+            Tx::Sqlite(tx) => bind(sqlx::query(sql), params)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),
@@ -240,17 +226,17 @@ impl Tx {
     ) -> Result<Vec<Vec<Value>>, ProjectionError> {
         let sql = AssertSqlSafe(sql.to_owned());
         match self {
-            Tx::Postgres(tx) => bind_pg(sqlx::query(sql), params)
+            Tx::Postgres(tx) => bind(sqlx::query(sql), params)
                 .fetch_all(&mut **tx)
                 .await?
                 .iter()
-                .map(pg_row)
+                .map(row_values)
                 .collect(),
-            Tx::Sqlite(tx) => bind_sqlite(sqlx::query(sql), params)
+            Tx::Sqlite(tx) => bind(sqlx::query(sql), params)
                 .fetch_all(&mut **tx)
                 .await?
                 .iter()
-                .map(sqlite_row)
+                .map(row_values)
                 .collect(),
         }
     }
