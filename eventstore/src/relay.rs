@@ -249,7 +249,12 @@ impl Relay {
         lease: &mut PgConnection,
         checkpoint: Position,
     ) -> Result<(), RelayError> {
-        let mut events = Prefetch::start(&self.store, checkpoint, self.config.read_batch);
+        let mut events = Prefetch::start(
+            &self.store,
+            checkpoint,
+            self.config.read_batch,
+            self.config.layout.clone(),
+        );
         let mut in_flight: FuturesOrdered<AckFuture> = FuturesOrdered::new();
         let mut acked = checkpoint;
         let mut saved = checkpoint;
@@ -286,14 +291,13 @@ impl Relay {
                     warmed_up = true;
                 }
                 read = events.next(), if room => {
-                    let (event, resume) = read?;
-                    let mut publish = Self::message(&event)?;
-                    if let Some(previous) = &previous {
+                    let Outgoing { id, subject, mut publish, resume } = read?;
+                    if let Some(previous) = previous.take() {
                         publish = publish.expected_last_message_id(previous);
                     }
-                    previous = Some(event.event_id.to_string());
+                    previous = Some(id);
                     let ack = context
-                        .send_publish(self.config.layout.subject(&event), publish)
+                        .send_publish(subject, publish)
                         .await
                         .map_err(nats)?;
                     in_flight.push_back(Box::pin(acknowledged(ack, resume)));
@@ -356,32 +360,46 @@ impl Relay {
     }
 }
 
-/// Reads the store ahead of the publisher on a task of its own.
+/// An event ready to publish.
+struct Outgoing {
+    /// Its id, which the next publish names as its predecessor.
+    id: String,
+    subject: String,
+    publish: jetstream::message::PublishMessage,
+    /// The checkpoint to resume after once it is acknowledged.
+    resume: Position,
+}
+
+type Prepared = Result<Vec<Outgoing>, StoreError>;
+
+/// Reads the store and builds the messages ahead of the publisher, on a task
+/// of its own.
 ///
 /// The read runs apart from the publishing loop's `select!`, so an
 /// acknowledgement arriving mid-read never cancels a query (which would cost
-/// the connection and the work done), and the next events are read while the
-/// current ones are published.
+/// the connection and the work done), and reading and encoding the next
+/// events overlap publishing the current ones. Whole batches cross the
+/// channel: one hand-over per read, not per event.
 struct Prefetch {
-    receiver: tokio::sync::mpsc::Receiver<Result<(Vec<RecordedEvent>, Position), StoreError>>,
+    receiver: tokio::sync::mpsc::Receiver<Prepared>,
     reader: tokio::task::JoinHandle<()>,
-    /// The batch being handed out, and the checkpoint after its last event.
-    current: std::collections::VecDeque<RecordedEvent>,
-    after_current: Position,
+    current: std::collections::VecDeque<Outgoing>,
 }
 
 impl Prefetch {
-    fn start(store: &PgStore, checkpoint: Position, batch: usize) -> Self {
+    fn start(store: &PgStore, checkpoint: Position, batch: usize, layout: StreamLayout) -> Self {
         let store: Arc<dyn EventStore> = Arc::new(store.clone());
         let mut events =
             Subscription::new(store, checkpoint, EventFilter::all()).with_batch_size(batch);
-        // Whole batches cross the channel: one hand-over per read, not per event.
         let (sender, receiver) = tokio::sync::mpsc::channel(2);
         let reader = tokio::spawn(async move {
             loop {
-                let read = events.next_batch().await;
-                let failed = read.is_err();
-                if sender.send(read).await.is_err() || failed {
+                let prepared = match events.next_batch().await {
+                    Ok((batch, after)) => prepare(&layout, batch, after),
+                    Err(error) => Err(error),
+                };
+                let failed = prepared.is_err();
+                if sender.send(prepared).await.is_err() || failed {
                     return;
                 }
             }
@@ -390,32 +408,41 @@ impl Prefetch {
             receiver,
             reader,
             current: std::collections::VecDeque::new(),
-            after_current: checkpoint,
         }
     }
 
-    /// The next event and the checkpoint to resume after it; cancel-safe.
-    async fn next(&mut self) -> Result<(RecordedEvent, Position), StoreError> {
+    /// The next message to publish; cancel-safe.
+    async fn next(&mut self) -> Result<Outgoing, StoreError> {
         if self.current.is_empty() {
-            let (batch, after) = self.receiver.recv().await.unwrap_or_else(|| {
+            let batch = self.receiver.recv().await.unwrap_or_else(|| {
                 Err(StoreError::Unavailable(
                     "the relay's reader stopped".to_owned(),
                 ))
             })?;
             self.current = batch.into();
-            self.after_current = after;
         }
-        let event = self.current.pop_front().ok_or_else(|| {
+        self.current.pop_front().ok_or_else(|| {
             StoreError::Unavailable("the relay's reader sent an empty batch".to_owned())
-        })?;
-        // Resuming after an event re-reads nothing handed out before it.
-        let resume = if self.current.is_empty() {
-            self.after_current
-        } else {
-            event.position
-        };
-        Ok((event, resume))
+        })
     }
+}
+
+/// The messages of a batch; resuming after an event re-reads nothing handed
+/// out before it (after the last one, `after` is where the read ended).
+fn prepare(layout: &StreamLayout, batch: Vec<RecordedEvent>, after: Position) -> Prepared {
+    let last = batch.len().saturating_sub(1);
+    batch
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            Ok(Outgoing {
+                id: event.event_id.to_string(),
+                subject: layout.subject(&event),
+                publish: Relay::message(&event)?,
+                resume: if i == last { after } else { event.position },
+            })
+        })
+        .collect()
 }
 
 impl Drop for Prefetch {
