@@ -154,19 +154,7 @@ impl TestNats {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.binary.display()));
         self.child = Some(child);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!(
-            "nats-server did not listen on port {} within 5 s",
-            self.port
-        );
+        wait_for_port(self.port, "nats-server").await;
     }
 }
 
@@ -210,6 +198,20 @@ fn supports_jetstream_api(version: &str) -> bool {
     let mut parts = number.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (major, minor) >= (2, 10)
+}
+
+/// Waits until a local server accepts connections on `port`, for up to 5 s.
+async fn wait_for_port(port: u16, server: &str) {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{server} did not listen on port {port} within 5 s");
 }
 
 fn free_port() -> u16 {
@@ -322,16 +324,7 @@ impl TestPgServer {
             "pg_ctl",
             &["-D", &data, "-l", &log, "-w", "-o", &options, "start"],
         );
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("PostgreSQL did not listen on port {} within 5 s", self.port);
+        wait_for_port(self.port, "PostgreSQL").await;
     }
 }
 

@@ -235,16 +235,26 @@ where
     Ok(())
 }
 
-/// Waits until every sent event arrived (or 60 s passed).
-async fn drain(clock: &Clock) {
+/// After the writing: waits until every event sent arrived (or 60 s
+/// passed), stops the tasks, and gives the latencies.
+async fn finish(
+    clock: &Clock,
+    written: anyhow::Result<()>,
+    tasks: &[tokio::task::JoinHandle<()>],
+) -> anyhow::Result<(f64, f64, usize)> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    while written.is_ok() && Instant::now() < deadline {
         let (got, sent) = clock.progress();
-        if got >= sent || Instant::now() >= deadline {
-            return;
+        if got >= sent {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    for task in tasks {
+        task.abort();
+    }
+    written?;
+    clock.percentiles()
 }
 
 async fn through_the_store(
@@ -294,15 +304,8 @@ async fn through_the_store(
         }
     })
     .await;
-    if written.is_ok() {
-        drain(&clock).await;
-    }
-    relay.abort();
-    probe.abort();
-    written?;
-    clock
-        .percentiles()
-        .with_context(|| format!("processor status: {:?}", *status.borrow()))
+    let figures = finish(&clock, written, &[relay, probe]).await;
+    figures.with_context(|| format!("processor status: {:?}", *status.borrow()))
 }
 
 async fn raw_publish(
@@ -370,10 +373,5 @@ async fn raw_publish(
         }
     })
     .await;
-    if written.is_ok() {
-        drain(&clock).await;
-    }
-    probe.abort();
-    written?;
-    clock.percentiles()
+    finish(&clock, written, &[probe]).await
 }
