@@ -231,6 +231,13 @@ impl Relay {
                 .fetch_one(&mut connection)
                 .await?;
             if taken {
+                // Checkpoint writes need not wait for the WAL flush: one lost
+                // in a database crash only means re-publishing events the
+                // duplicate window drops, and the publishing loop never
+                // stalls on a disk flush.
+                sqlx::query("SET synchronous_commit = off")
+                    .execute(&mut connection)
+                    .await?;
                 return Ok(connection);
             }
             drop(connection.close().await);
