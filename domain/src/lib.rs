@@ -10,6 +10,7 @@
 //! testable with plain values (see [`aggregate::spec`]).
 
 pub mod aggregate;
+pub mod approval;
 pub mod codec;
 pub mod dead_letter;
 pub mod directive;

@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use domain::approval::ApprovalEvent;
 use domain::codec::EventSchema;
 use domain::dead_letter::DeadLetterEvent;
 use domain::directive::DirectiveEvent;
@@ -19,25 +20,32 @@ fn registries() -> Vec<(&'static str, &'static [EventSchema])> {
     vec![
         ("directive", DirectiveEvent::SCHEMAS),
         ("dead_letter", DeadLetterEvent::SCHEMAS),
+        ("approval", ApprovalEvent::SCHEMAS),
     ]
+}
+
+/// Decodes a payload with `E` if it registers `event_type`, returning the
+/// current-version payload it re-encodes to.
+fn reencode<E: DomainEvent>(
+    event_type: &str,
+    version: u32,
+    payload: &str,
+) -> Option<serde_json::Value> {
+    E::schema(event_type)?;
+    let event = E::decode_parts(event_type, version, payload)
+        .unwrap_or_else(|e| panic!("{event_type} v{version}: {e}"))
+        .encode(EventId::from_uuid(uuid::Uuid::nil()))
+        .unwrap_or_else(|e| panic!("{event_type} v{version} re-encode: {e}"));
+    Some(event.payload.to_value().expect("encoded payloads are JSON"))
 }
 
 /// Decodes a payload with the enum that registers `event_type`, returning the
 /// current-version payload it re-encodes to.
 fn decode_and_reencode(event_type: &str, version: u32, payload: &str) -> serde_json::Value {
-    let encoded = if DirectiveEvent::schema(event_type).is_some() {
-        DirectiveEvent::decode_parts(event_type, version, payload)
-            .unwrap_or_else(|e| panic!("{event_type} v{version}: {e}"))
-            .encode(EventId::from_uuid(uuid::Uuid::nil()))
-    } else if DeadLetterEvent::schema(event_type).is_some() {
-        DeadLetterEvent::decode_parts(event_type, version, payload)
-            .unwrap_or_else(|e| panic!("{event_type} v{version}: {e}"))
-            .encode(EventId::from_uuid(uuid::Uuid::nil()))
-    } else {
-        panic!("{event_type} is in no registry");
-    };
-    let event = encoded.unwrap_or_else(|e| panic!("{event_type} v{version} re-encode: {e}"));
-    event.payload.to_value().expect("encoded payloads are JSON")
+    reencode::<DirectiveEvent>(event_type, version, payload)
+        .or_else(|| reencode::<DeadLetterEvent>(event_type, version, payload))
+        .or_else(|| reencode::<ApprovalEvent>(event_type, version, payload))
+        .unwrap_or_else(|| panic!("{event_type} is in no registry"))
 }
 
 fn fixture(event_type: &str, version: u32) -> PathBuf {
