@@ -13,6 +13,7 @@ use domain::approval::ApprovalEvent;
 use domain::codec::EventSchema;
 use domain::dead_letter::DeadLetterEvent;
 use domain::directive::DirectiveEvent;
+use domain::task::TaskEvent;
 use domain::{DomainEvent, EventId};
 
 /// Every event enum of the domain, by name.
@@ -21,6 +22,7 @@ fn registries() -> Vec<(&'static str, &'static [EventSchema])> {
         ("directive", DirectiveEvent::SCHEMAS),
         ("dead_letter", DeadLetterEvent::SCHEMAS),
         ("approval", ApprovalEvent::SCHEMAS),
+        ("task", TaskEvent::SCHEMAS),
     ]
 }
 
@@ -45,6 +47,7 @@ fn decode_and_reencode(event_type: &str, version: u32, payload: &str) -> serde_j
     reencode::<DirectiveEvent>(event_type, version, payload)
         .or_else(|| reencode::<DeadLetterEvent>(event_type, version, payload))
         .or_else(|| reencode::<ApprovalEvent>(event_type, version, payload))
+        .or_else(|| reencode::<TaskEvent>(event_type, version, payload))
         .unwrap_or_else(|| panic!("{event_type} is in no registry"))
 }
 
