@@ -17,6 +17,7 @@ pub mod directive;
 pub mod event;
 pub mod ids;
 pub mod money;
+pub mod policy;
 pub mod task;
 
 pub use aggregate::{Aggregate, Rejection};
