@@ -17,6 +17,7 @@ pub mod directive;
 pub mod event;
 pub mod ids;
 pub mod money;
+pub mod plan;
 pub mod policy;
 pub mod task;
 
