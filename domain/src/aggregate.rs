@@ -1,6 +1,9 @@
 //! The shape of every command-side model: decide on a command, evolve on an event.
 
+use uuid::Uuid;
+
 use crate::codec::DomainEvent;
+use crate::ids::{Category, StreamId};
 
 /// A command refused by a business rule.
 ///
@@ -31,6 +34,17 @@ pub trait Aggregate: Default + Send + Sync + 'static {
 
     /// The state after one more event.
     fn evolve(self, event: &Self::Event) -> Self;
+
+    /// The stream of the aggregate with this id.
+    fn stream(id: Uuid) -> StreamId
+    where
+        Self: Sized,
+    {
+        match Category::new(Self::CATEGORY) {
+            Ok(category) => StreamId::new(&category, id),
+            Err(e) => unreachable!("an aggregate's category is a valid name: {e}"),
+        }
+    }
 
     /// The state after a history of events.
     fn replay<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self

@@ -1,14 +1,28 @@
-//! The CEO's order: issued with its text, priority, deadline and spending
-//! limit, and cancelled with a reason. Planning and tasks build on it.
+//! The CEO's order and its workflow: issued; planned (or a question asked
+//! back and answered); its tasks released to the departments as their
+//! dependencies complete, settled one by one, withdrawn when they can no
+//! longer run; paused, resumed or cancelled by a person; closed with a
+//! summary once every task has settled.
+//!
+//! The directive's stream is the orchestrator's workflow state: every rule
+//! about what may run next is decided here, purely, and recorded as an event,
+//! so the orchestrator only translates events into commands and a replay
+//! rebuilds the same state without calling a planner again.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::aggregate::{Aggregate, Rejection};
 use crate::codec::{DomainEvent, EventSchema};
 use crate::event::Actor;
 use crate::money::Money;
+use crate::plan::PlanError;
+use crate::planning::{LlmUsage, PlanOutcome, PlannerAnswer};
+use crate::task::{Department, TaskStatus};
 
 /// The longest directive text accepted, in characters.
 pub const MAX_TEXT_CHARS: usize = 4000;
@@ -35,6 +49,16 @@ pub enum DirectiveCommand {
     Issue(IssueDirective),
     /// Withdraw an order.
     Cancel(CancelDirective),
+    /// Record the planner's answer (the orchestrator).
+    RecordPlan(RecordPlan),
+    /// Answer the planner's question (the CEO).
+    AnswerClarification(Intervention),
+    /// Record how one of its tasks ended (the orchestrator).
+    SettleTask(SettleTask),
+    /// Hold back every task not yet released.
+    Pause(Intervention),
+    /// Release what a pause held back.
+    Resume(Intervention),
 }
 
 /// Give a new order.
@@ -65,6 +89,74 @@ pub struct CancelDirective {
     pub cancelled_at: DateTime<Utc>,
 }
 
+/// A person steps in: answers a question, pauses or resumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intervention {
+    /// The answer, or why.
+    pub text: String,
+    /// Who.
+    pub by: Actor,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Record the planner's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordPlan {
+    /// The answer and how it came about.
+    pub answer: PlannerAnswer,
+    /// The id of each planned task's stream, in plan order (the orchestrator
+    /// derives them, so a retry names the same tasks).
+    pub task_ids: Vec<Uuid>,
+    /// For each planned task, in plan order, the approval policy demands
+    /// before it may be dispatched (decided by the orchestrator from the
+    /// policy in force, and recorded here with the plan).
+    pub gates: Vec<Option<ApprovalGate>>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// How a task ended, as the directive records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettleTask {
+    /// The task.
+    pub task_id: Uuid,
+    /// Completed, failed or cancelled.
+    pub status: TaskStatus,
+    /// Its summary or reason.
+    pub text: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A person must approve a task before it is dispatched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalGate {
+    /// The rule that asks for it, in words.
+    pub rule: String,
+    /// The money the task may commit, if known.
+    pub amount: Option<Money>,
+}
+
+/// A task of a recorded plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectiveTask {
+    /// Its stream's id.
+    pub task_id: Uuid,
+    /// Its key in the plan.
+    pub key: String,
+    /// Who carries it out.
+    pub department: Department,
+    /// What kind of work.
+    pub kind: String,
+    /// The kind's parameters.
+    pub params: Value,
+    /// The tasks that must complete first.
+    pub depends_on: Vec<Uuid>,
+    /// The approval it needs before dispatch, if any.
+    pub approval: Option<ApprovalGate>,
+}
+
 /// What can happen to a directive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
@@ -73,6 +165,26 @@ pub enum DirectiveEvent {
     DirectiveIssued(DirectiveIssued),
     /// An order was withdrawn.
     DirectiveCancelled(DirectiveCancelled),
+    /// The planner's plan was recorded.
+    DirectivePlanned(DirectivePlanned),
+    /// The planner asked the CEO a question instead of guessing.
+    ClarificationRequested(ClarificationRequested),
+    /// The CEO answered; the order is planned again with the answer.
+    ClarificationAnswered(DirectiveIntervention),
+    /// Tasks whose dependencies are complete may go to their departments.
+    TasksReleased(TasksReleased),
+    /// A task ended.
+    TaskSettled(TaskSettled),
+    /// Tasks that can no longer run are to be cancelled.
+    TasksWithdrawn(TasksWithdrawn),
+    /// A task failed: the CEO is told.
+    DirectiveEscalated(DirectiveEscalated),
+    /// Nothing more is released until resumed.
+    DirectivePaused(DirectiveIntervention),
+    /// Releasing goes on.
+    DirectiveResumed(DirectiveIntervention),
+    /// Every task settled: the directive is closed.
+    DirectiveClosed(DirectiveClosed),
 }
 
 /// An order was given (schema version 2: priority, deadline and spending limit
@@ -104,6 +216,124 @@ pub struct DirectiveCancelled {
     pub cancelled_at: DateTime<Utc>,
 }
 
+/// How the planner's answer came about (everything but the outcome).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanningRecord {
+    /// Which planner answered.
+    pub planner: String,
+    /// The model, when a model answered.
+    pub model: Option<String>,
+    /// SHA-256 (hex) of the prompt.
+    pub prompt_digest: String,
+    /// The answer as given.
+    pub raw_answer: String,
+    /// What the model calls cost.
+    pub usage: Option<LlmUsage>,
+}
+
+/// The planner's plan was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectivePlanned {
+    /// How the answer came about.
+    pub planning: PlanningRecord,
+    /// The tasks, in plan order.
+    pub tasks: Vec<DirectiveTask>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The planner asked a question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClarificationRequested {
+    /// How the answer came about.
+    pub planning: PlanningRecord,
+    /// The question.
+    pub question: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A person stepped in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectiveIntervention {
+    /// The answer, or why.
+    pub text: String,
+    /// Who.
+    pub by: Actor,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A task released to its department.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleasedTask {
+    /// The task.
+    pub task_id: Uuid,
+    /// Its department.
+    pub department: Department,
+    /// Its kind.
+    pub kind: String,
+    /// The approval it needs before dispatch, if any.
+    pub approval: Option<ApprovalGate>,
+}
+
+/// Tasks released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TasksReleased {
+    /// The tasks, in plan order.
+    pub tasks: Vec<ReleasedTask>,
+}
+
+/// A task ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSettled {
+    /// The task.
+    pub task_id: Uuid,
+    /// Completed, failed or cancelled.
+    pub status: TaskStatus,
+    /// Its summary or reason.
+    pub text: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Tasks to cancel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TasksWithdrawn {
+    /// The tasks.
+    pub task_ids: Vec<Uuid>,
+    /// Why.
+    pub reason: String,
+}
+
+/// A task failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectiveEscalated {
+    /// The task.
+    pub task_id: Uuid,
+    /// Why it failed.
+    pub reason: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The directive closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectiveClosed {
+    /// Completed (every task completed) or failed (some did not).
+    pub status: DirectiveStatus,
+    /// What happened, in words.
+    pub summary: String,
+    /// Tasks completed.
+    pub completed: u32,
+    /// Tasks failed.
+    pub failed: u32,
+    /// Tasks cancelled.
+    pub cancelled: u32,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
 /// `DirectiveIssued` v1 → v2: orders given before priorities existed are normal,
 /// without deadline or spending limit.
 fn directive_issued_v1_to_v2(mut data: Value) -> Result<Value, String> {
@@ -116,6 +346,15 @@ fn directive_issued_v1_to_v2(mut data: Value) -> Result<Value, String> {
     Ok(data)
 }
 
+/// A first version of an event type, without upcasters.
+const fn v1(event_type: &'static str) -> EventSchema {
+    EventSchema {
+        event_type,
+        version: 1,
+        upcasters: &[],
+    }
+}
+
 impl DomainEvent for DirectiveEvent {
     const SCHEMAS: &'static [EventSchema] = &[
         EventSchema {
@@ -123,11 +362,17 @@ impl DomainEvent for DirectiveEvent {
             version: 2,
             upcasters: &[directive_issued_v1_to_v2],
         },
-        EventSchema {
-            event_type: "DirectiveCancelled",
-            version: 1,
-            upcasters: &[],
-        },
+        v1("DirectiveCancelled"),
+        v1("DirectivePlanned"),
+        v1("ClarificationRequested"),
+        v1("ClarificationAnswered"),
+        v1("TasksReleased"),
+        v1("TaskSettled"),
+        v1("TasksWithdrawn"),
+        v1("DirectiveEscalated"),
+        v1("DirectivePaused"),
+        v1("DirectiveResumed"),
+        v1("DirectiveClosed"),
     ];
 }
 
@@ -163,6 +408,27 @@ pub enum DirectiveRejection {
     /// A cancellation must say why.
     #[error("a cancellation needs a reason")]
     ReasonEmpty,
+    /// A plan or a question is recorded only while the directive waits for one.
+    #[error("this directive is not waiting for a plan")]
+    NotPlanning,
+    /// The plan is not a valid plan.
+    #[error("invalid plan: {0}")]
+    PlanInvalid(String),
+    /// An answer is given only to a question asked.
+    #[error("this directive asked no question")]
+    NoQuestion,
+    /// The task is not one of this directive's.
+    #[error("task {0} is not in this directive's plan")]
+    UnknownTask(Uuid),
+    /// A task settles as completed, failed or cancelled.
+    #[error("a task settles as completed, failed or cancelled, not {0:?}")]
+    NotFinal(TaskStatus),
+    /// Paused already.
+    #[error("this directive is already paused")]
+    AlreadyPaused,
+    /// Not paused.
+    #[error("this directive is not paused")]
+    NotPaused,
 }
 
 impl Rejection for DirectiveRejection {
@@ -176,20 +442,56 @@ impl Rejection for DirectiveRejection {
             Self::NotFound => "directive.not_found",
             Self::AlreadyClosed => "directive.already_closed",
             Self::ReasonEmpty => "directive.reason_empty",
+            Self::NotPlanning => "directive.not_planning",
+            Self::PlanInvalid(_) => "directive.plan_invalid",
+            Self::NoQuestion => "directive.no_question",
+            Self::UnknownTask(_) => "directive.unknown_task",
+            Self::NotFinal(_) => "directive.task_not_final",
+            Self::AlreadyPaused => "directive.already_paused",
+            Self::NotPaused => "directive.not_paused",
         }
     }
 }
 
 /// Where a directive stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DirectiveStatus {
     /// Not issued yet (an empty stream).
     #[default]
     Unknown,
-    /// Issued and not closed.
-    Open,
+    /// Issued; waiting for the planner.
+    Planning,
+    /// The planner asked the CEO a question.
+    AwaitingClarification,
+    /// Planned; its tasks are under way.
+    InProgress,
+    /// Closed: every task completed.
+    Completed,
+    /// Closed: some task failed or was cancelled.
+    Failed,
     /// Withdrawn.
     Cancelled,
+}
+
+impl DirectiveStatus {
+    /// Whether it is closed for good.
+    pub fn is_closed(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// A task of the plan, as the directive follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSlot {
+    /// The task as planned.
+    pub task: DirectiveTask,
+    /// Released to its department.
+    pub released: bool,
+    /// Asked to be cancelled.
+    pub withdrawn: bool,
+    /// How it ended, once it has.
+    pub settled: Option<TaskStatus>,
 }
 
 /// A directive's state, as far as its rules need it.
@@ -197,6 +499,16 @@ pub enum DirectiveStatus {
 pub struct Directive {
     /// Where it stands.
     pub status: DirectiveStatus,
+    /// Whether a person paused it.
+    pub paused: bool,
+    /// The order, as issued.
+    pub issued: Option<DirectiveIssued>,
+    /// The CEO's answers to the planner's questions, oldest first.
+    pub clarifications: Vec<String>,
+    /// The plan's tasks, in plan order.
+    pub tasks: Vec<TaskSlot>,
+    /// What the planner's model calls cost so far.
+    pub llm_usage: LlmUsage,
 }
 
 impl Aggregate for Directive {
@@ -209,22 +521,172 @@ impl Aggregate for Directive {
         &self,
         command: &DirectiveCommand,
     ) -> Result<Vec<DirectiveEvent>, DirectiveRejection> {
+        if let DirectiveCommand::Issue(issue) = command {
+            return self.issue(issue);
+        }
+        if self.status == DirectiveStatus::Unknown {
+            return Err(DirectiveRejection::NotFound);
+        }
         match command {
-            DirectiveCommand::Issue(issue) => self.issue(issue),
+            DirectiveCommand::Issue(_) => Err(DirectiveRejection::AlreadyIssued),
+            DirectiveCommand::SettleTask(settle) => self.settle(settle),
+            _ if self.status.is_closed() => Err(DirectiveRejection::AlreadyClosed),
             DirectiveCommand::Cancel(cancel) => self.cancel(cancel),
+            DirectiveCommand::RecordPlan(record) => self.record_plan(record),
+            DirectiveCommand::AnswerClarification(answer) => {
+                if self.status != DirectiveStatus::AwaitingClarification {
+                    return Err(DirectiveRejection::NoQuestion);
+                }
+                Ok(vec![DirectiveEvent::ClarificationAnswered(intervention(
+                    answer,
+                )?)])
+            }
+            DirectiveCommand::Pause(pause) => {
+                if self.paused {
+                    return Err(DirectiveRejection::AlreadyPaused);
+                }
+                Ok(vec![DirectiveEvent::DirectivePaused(intervention(pause)?)])
+            }
+            DirectiveCommand::Resume(resume) => {
+                if !self.paused {
+                    return Err(DirectiveRejection::NotPaused);
+                }
+                let mut events = vec![DirectiveEvent::DirectiveResumed(intervention(resume)?)];
+                let mut resumed = self.clone();
+                resumed.paused = false;
+                events.extend(resumed.release());
+                Ok(events)
+            }
         }
     }
 
-    fn evolve(self, event: &DirectiveEvent) -> Self {
-        let status = match event {
-            DirectiveEvent::DirectiveIssued(_) => DirectiveStatus::Open,
-            DirectiveEvent::DirectiveCancelled(_) => DirectiveStatus::Cancelled,
-        };
-        Directive { status }
+    fn evolve(mut self, event: &DirectiveEvent) -> Self {
+        match event {
+            DirectiveEvent::DirectiveIssued(issued) => {
+                self.status = DirectiveStatus::Planning;
+                self.issued = Some(issued.clone());
+            }
+            DirectiveEvent::DirectiveCancelled(_) => self.status = DirectiveStatus::Cancelled,
+            DirectiveEvent::DirectivePlanned(planned) => {
+                self.status = DirectiveStatus::InProgress;
+                self.count(&planned.planning);
+                self.tasks = planned
+                    .tasks
+                    .iter()
+                    .map(|task| TaskSlot {
+                        task: task.clone(),
+                        released: false,
+                        withdrawn: false,
+                        settled: None,
+                    })
+                    .collect();
+            }
+            DirectiveEvent::ClarificationRequested(asked) => {
+                self.status = DirectiveStatus::AwaitingClarification;
+                self.count(&asked.planning);
+            }
+            DirectiveEvent::ClarificationAnswered(answer) => {
+                self.status = DirectiveStatus::Planning;
+                self.clarifications.push(answer.text.clone());
+            }
+            DirectiveEvent::TasksReleased(released) => {
+                for task in &released.tasks {
+                    self.slot_mut(task.task_id, |slot| slot.released = true);
+                }
+            }
+            DirectiveEvent::TaskSettled(settled) => {
+                self.slot_mut(settled.task_id, |slot| slot.settled = Some(settled.status));
+            }
+            DirectiveEvent::TasksWithdrawn(withdrawn) => {
+                for &task_id in &withdrawn.task_ids {
+                    self.slot_mut(task_id, |slot| slot.withdrawn = true);
+                }
+            }
+            DirectiveEvent::DirectiveEscalated(_) => {}
+            DirectiveEvent::DirectivePaused(_) => self.paused = true,
+            DirectiveEvent::DirectiveResumed(_) => self.paused = false,
+            DirectiveEvent::DirectiveClosed(closed) => self.status = closed.status,
+        }
+        self
     }
 }
 
+/// A required, trimmed, bounded text.
+fn required(text: &str) -> Result<String, DirectiveRejection> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(DirectiveRejection::ReasonEmpty);
+    }
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(DirectiveRejection::TextTooLong(chars));
+    }
+    Ok(text.to_owned())
+}
+
+fn intervention(cmd: &Intervention) -> Result<DirectiveIntervention, DirectiveRejection> {
+    Ok(DirectiveIntervention {
+        text: required(&cmd.text)?,
+        by: cmd.by.clone(),
+        at: cmd.at,
+    })
+}
+
 impl Directive {
+    fn count(&mut self, planning: &PlanningRecord) {
+        if let Some(usage) = planning.usage {
+            self.llm_usage = self.llm_usage.plus(usage);
+        }
+    }
+
+    fn slot_mut(&mut self, task_id: Uuid, change: impl FnOnce(&mut TaskSlot)) {
+        if let Some(slot) = self.tasks.iter_mut().find(|s| s.task.task_id == task_id) {
+            change(slot);
+        }
+    }
+
+    /// The tasks that may run next: not released, not withdrawn, not
+    /// settled, every dependency completed. None while paused or closed.
+    pub fn ready(&self) -> Vec<&DirectiveTask> {
+        if self.paused || self.status != DirectiveStatus::InProgress {
+            return Vec::new();
+        }
+        let completed: BTreeSet<Uuid> = self
+            .tasks
+            .iter()
+            .filter(|s| s.settled == Some(TaskStatus::Completed))
+            .map(|s| s.task.task_id)
+            .collect();
+        self.tasks
+            .iter()
+            .filter(|s| !s.released && !s.withdrawn && s.settled.is_none())
+            .filter(|s| s.task.depends_on.iter().all(|d| completed.contains(d)))
+            .map(|s| &s.task)
+            .collect()
+    }
+
+    /// The release of what is ready, if anything is.
+    fn release(&self) -> Option<DirectiveEvent> {
+        let tasks: Vec<ReleasedTask> = self
+            .ready()
+            .into_iter()
+            .map(|task| ReleasedTask {
+                task_id: task.task_id,
+                department: task.department,
+                kind: task.kind.clone(),
+                approval: task.approval.clone(),
+            })
+            .collect();
+        (!tasks.is_empty()).then_some(DirectiveEvent::TasksReleased(TasksReleased { tasks }))
+    }
+
+    /// Applies events to a copy (to decide what follows them).
+    fn after(&self, events: &[DirectiveEvent]) -> Directive {
+        events
+            .iter()
+            .fold(self.clone(), |state, event| state.evolve(event))
+    }
+
     fn issue(&self, cmd: &IssueDirective) -> Result<Vec<DirectiveEvent>, DirectiveRejection> {
         if self.status != DirectiveStatus::Unknown {
             return Err(DirectiveRejection::AlreadyIssued);
@@ -257,22 +719,219 @@ impl Directive {
     }
 
     fn cancel(&self, cmd: &CancelDirective) -> Result<Vec<DirectiveEvent>, DirectiveRejection> {
-        match self.status {
-            DirectiveStatus::Unknown => return Err(DirectiveRejection::NotFound),
-            DirectiveStatus::Cancelled => return Err(DirectiveRejection::AlreadyClosed),
-            DirectiveStatus::Open => {}
-        }
         let reason = cmd.reason.trim();
         if reason.is_empty() {
             return Err(DirectiveRejection::ReasonEmpty);
         }
-        Ok(vec![DirectiveEvent::DirectiveCancelled(
-            DirectiveCancelled {
-                reason: reason.to_owned(),
-                cancelled_by: cmd.cancelled_by.clone(),
-                cancelled_at: cmd.cancelled_at,
-            },
-        )])
+        let mut events = vec![DirectiveEvent::DirectiveCancelled(DirectiveCancelled {
+            reason: reason.to_owned(),
+            cancelled_by: cmd.cancelled_by.clone(),
+            cancelled_at: cmd.cancelled_at,
+        })];
+        let open: Vec<Uuid> = self
+            .tasks
+            .iter()
+            .filter(|s| s.settled.is_none() && !s.withdrawn)
+            .map(|s| s.task.task_id)
+            .collect();
+        if !open.is_empty() {
+            events.push(DirectiveEvent::TasksWithdrawn(TasksWithdrawn {
+                task_ids: open,
+                reason: format!("the directive was cancelled: {reason}"),
+            }));
+        }
+        Ok(events)
+    }
+
+    fn record_plan(&self, cmd: &RecordPlan) -> Result<Vec<DirectiveEvent>, DirectiveRejection> {
+        if self.status != DirectiveStatus::Planning {
+            return Err(DirectiveRejection::NotPlanning);
+        }
+        let answer = &cmd.answer;
+        let planning = PlanningRecord {
+            planner: answer.planner.clone(),
+            model: answer.model.clone(),
+            prompt_digest: answer.prompt_digest.clone(),
+            raw_answer: answer.raw_answer.clone(),
+            usage: answer.usage,
+        };
+        let plan = match &answer.outcome {
+            PlanOutcome::Clarify { question } => {
+                let question = required(question)
+                    .map_err(|_| DirectiveRejection::PlanInvalid("an empty question".into()))?;
+                return Ok(vec![DirectiveEvent::ClarificationRequested(
+                    ClarificationRequested {
+                        planning,
+                        question,
+                        at: cmd.at,
+                    },
+                )]);
+            }
+            PlanOutcome::Plan { plan } => plan,
+        };
+        plan.validate()
+            .map_err(|e: PlanError| DirectiveRejection::PlanInvalid(e.to_string()))?;
+        if cmd.task_ids.len() != plan.tasks.len() || cmd.gates.len() != plan.tasks.len() {
+            return Err(DirectiveRejection::PlanInvalid(format!(
+                "{} tasks planned but {} task ids and {} approval gates given",
+                plan.tasks.len(),
+                cmd.task_ids.len(),
+                cmd.gates.len()
+            )));
+        }
+        let ids: BTreeMap<&str, Uuid> = plan
+            .tasks
+            .iter()
+            .map(|t| t.key.as_str())
+            .zip(cmd.task_ids.iter().copied())
+            .collect();
+        if ids.values().collect::<BTreeSet<_>>().len() != ids.len() {
+            return Err(DirectiveRejection::PlanInvalid(
+                "two tasks were given the same id".into(),
+            ));
+        }
+        let tasks = plan
+            .tasks
+            .iter()
+            .zip(&cmd.task_ids)
+            .zip(&cmd.gates)
+            .map(|((task, &task_id), gate)| DirectiveTask {
+                task_id,
+                key: task.key.clone(),
+                department: task.department,
+                kind: task.kind.clone(),
+                params: task.params.clone(),
+                // Every dependency is in `ids`: the plan validated.
+                depends_on: task
+                    .depends_on
+                    .iter()
+                    .filter_map(|d| ids.get(d.as_str()).copied())
+                    .collect(),
+                approval: gate.clone(),
+            })
+            .collect();
+        let mut events = vec![DirectiveEvent::DirectivePlanned(DirectivePlanned {
+            planning,
+            tasks,
+            at: cmd.at,
+        })];
+        events.extend(self.after(&events).release());
+        Ok(events)
+    }
+
+    fn settle(&self, cmd: &SettleTask) -> Result<Vec<DirectiveEvent>, DirectiveRejection> {
+        if !cmd.status.is_final() {
+            return Err(DirectiveRejection::NotFinal(cmd.status));
+        }
+        let slot = self
+            .tasks
+            .iter()
+            .find(|s| s.task.task_id == cmd.task_id)
+            .ok_or(DirectiveRejection::UnknownTask(cmd.task_id))?;
+        if slot.settled.is_some() {
+            // Told twice (a redelivery): nothing new.
+            return Ok(Vec::new());
+        }
+        let text = required(&cmd.text).unwrap_or_else(|_| format!("{:?}", cmd.status));
+        let mut events = vec![DirectiveEvent::TaskSettled(TaskSettled {
+            task_id: cmd.task_id,
+            status: cmd.status,
+            text: text.clone(),
+            at: cmd.at,
+        })];
+        if cmd.status == TaskStatus::Failed && !self.status.is_closed() {
+            events.push(DirectiveEvent::DirectiveEscalated(DirectiveEscalated {
+                task_id: cmd.task_id,
+                reason: text.clone(),
+                at: cmd.at,
+            }));
+        }
+        if cmd.status != TaskStatus::Completed {
+            let blocked = self.after(&events).dependents_of(cmd.task_id);
+            if !blocked.is_empty() {
+                events.push(DirectiveEvent::TasksWithdrawn(TasksWithdrawn {
+                    task_ids: blocked,
+                    reason: format!(
+                        "task {} it depends on ended {:?}: {text}",
+                        slot.task.key, cmd.status
+                    ),
+                }));
+            }
+        }
+        let state = self.after(&events);
+        if let Some(release) = state.release() {
+            events.push(release);
+        }
+        if let Some(closed) = state.closing(cmd.at) {
+            events.push(closed);
+        }
+        Ok(events)
+    }
+
+    /// The open tasks that depend on `task_id`, directly or not, in plan order.
+    fn dependents_of(&self, task_id: Uuid) -> Vec<Uuid> {
+        let mut blocked = BTreeSet::from([task_id]);
+        // Plans are acyclic and dependencies precede in topological order, but
+        // not necessarily in plan order: repeat until nothing changes.
+        loop {
+            let before = blocked.len();
+            for slot in &self.tasks {
+                if slot.task.depends_on.iter().any(|d| blocked.contains(d)) {
+                    blocked.insert(slot.task.task_id);
+                }
+            }
+            if blocked.len() == before {
+                break;
+            }
+        }
+        self.tasks
+            .iter()
+            .filter(|s| s.task.task_id != task_id && blocked.contains(&s.task.task_id))
+            .filter(|s| s.settled.is_none() && !s.withdrawn)
+            .map(|s| s.task.task_id)
+            .collect()
+    }
+
+    /// The closing event, once every task has settled (never for a
+    /// cancelled directive: its cancellation closed it).
+    fn closing(&self, at: DateTime<Utc>) -> Option<DirectiveEvent> {
+        if self.status != DirectiveStatus::InProgress
+            || self.tasks.iter().any(|s| s.settled.is_none())
+        {
+            return None;
+        }
+        let count = |status| {
+            let n = self
+                .tasks
+                .iter()
+                .filter(|s| s.settled == Some(status))
+                .count();
+            u32::try_from(n).unwrap_or(u32::MAX)
+        };
+        let (completed, failed, cancelled) = (
+            count(TaskStatus::Completed),
+            count(TaskStatus::Failed),
+            count(TaskStatus::Cancelled),
+        );
+        let all = completed + failed + cancelled;
+        let status = if completed == all {
+            DirectiveStatus::Completed
+        } else {
+            DirectiveStatus::Failed
+        };
+        let summary = if completed == all {
+            format!("all {all} tasks completed")
+        } else {
+            format!("{completed} of {all} tasks completed, {failed} failed, {cancelled} cancelled")
+        };
+        Some(DirectiveEvent::DirectiveClosed(DirectiveClosed {
+            status,
+            summary,
+            completed,
+            failed,
+            cancelled,
+            at,
+        }))
     }
 }
 
@@ -412,5 +1071,409 @@ mod tests {
         assert_eq!(issued.deadline, None);
         assert_eq!(issued.spending_limit, None);
         assert_eq!(issued.text, "Audit invoices");
+    }
+}
+
+#[cfg(test)]
+mod workflow_tests {
+    use std::collections::BTreeSet;
+
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::aggregate::spec::given;
+    use crate::plan::{Plan, PlannedTask};
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 2, 9, minute, 0)
+            .single()
+            .expect("valid time")
+    }
+
+    fn ceo() -> Actor {
+        "user:ceo".parse().expect("valid actor")
+    }
+
+    fn issued() -> DirectiveEvent {
+        DirectiveEvent::DirectiveIssued(DirectiveIssued {
+            text: "audit the invoices and pay the approved ones".to_owned(),
+            priority: Priority::Normal,
+            deadline: None,
+            spending_limit: None,
+            issued_by: ceo(),
+            issued_at: at(0),
+        })
+    }
+
+    fn id(n: u8) -> Uuid {
+        Uuid::from_bytes([n; 16])
+    }
+
+    fn planned_task(key: &str, deps: &[&str]) -> PlannedTask {
+        PlannedTask {
+            key: key.to_owned(),
+            department: Department::Finance,
+            kind: "invoice_audit".to_owned(),
+            params: json!({}),
+            depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
+        }
+    }
+
+    fn answer(outcome: PlanOutcome) -> PlannerAnswer {
+        PlannerAnswer {
+            outcome,
+            planner: "rules".to_owned(),
+            model: None,
+            prompt_digest: "ab".repeat(32),
+            raw_answer: "{}".to_owned(),
+            usage: None,
+        }
+    }
+
+    /// t1 ← t2 ← t3, and t4 on its own.
+    fn record() -> DirectiveCommand {
+        let plan = Plan {
+            tasks: vec![
+                planned_task("t1", &[]),
+                planned_task("t2", &["t1"]),
+                planned_task("t3", &["t2"]),
+                planned_task("t4", &[]),
+            ],
+        };
+        DirectiveCommand::RecordPlan(RecordPlan {
+            answer: answer(PlanOutcome::Plan { plan }),
+            task_ids: vec![id(1), id(2), id(3), id(4)],
+            gates: vec![None, None, None, None],
+            at: at(1),
+        })
+    }
+
+    fn events_of(state: &Directive, command: DirectiveCommand) -> Vec<DirectiveEvent> {
+        state.decide(&command).expect("accepted")
+    }
+
+    fn step(state: Directive, command: DirectiveCommand) -> Directive {
+        let events = events_of(&state, command);
+        apply(state, &events)
+    }
+
+    fn apply(state: Directive, events: &[DirectiveEvent]) -> Directive {
+        events.iter().fold(state, |s, e| s.evolve(e))
+    }
+
+    fn released(events: &[DirectiveEvent]) -> Vec<Uuid> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                DirectiveEvent::TasksReleased(r) => Some(r.tasks.iter().map(|t| t.task_id)),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    fn settle(task: u8, status: TaskStatus) -> DirectiveCommand {
+        DirectiveCommand::SettleTask(SettleTask {
+            task_id: id(task),
+            status,
+            text: "done".to_owned(),
+            at: at(5),
+        })
+    }
+
+    fn planned() -> Directive {
+        let state = apply(Directive::default(), &[issued()]);
+        let events = events_of(&state, record());
+        apply(state, &events)
+    }
+
+    #[test]
+    fn a_plan_is_recorded_with_its_tasks_and_releases_those_without_dependencies() {
+        let state = apply(Directive::default(), &[issued()]);
+        let events = events_of(&state, record());
+        let DirectiveEvent::DirectivePlanned(plan) = &events[0] else {
+            panic!("first the plan: {events:?}");
+        };
+        assert_eq!(plan.tasks[1].depends_on, vec![id(1)]);
+        assert_eq!(plan.tasks[2].depends_on, vec![id(2)]);
+        assert_eq!(released(&events), vec![id(1), id(4)]);
+        let state = apply(state, &events);
+        assert_eq!(state.status, DirectiveStatus::InProgress);
+        given::<Directive>([issued()].into_iter().chain(events))
+            .when(record())
+            .then_rejected("directive.not_planning");
+    }
+
+    #[test]
+    fn an_invalid_plan_is_refused() {
+        let plan = Plan {
+            tasks: vec![planned_task("t1", &["t9"])],
+        };
+        given::<Directive>([issued()])
+            .when(DirectiveCommand::RecordPlan(RecordPlan {
+                answer: answer(PlanOutcome::Plan { plan }),
+                task_ids: vec![id(1)],
+                gates: vec![None],
+                at: at(1),
+            }))
+            .then_rejected("directive.plan_invalid");
+        let plan = Plan {
+            tasks: vec![planned_task("t1", &[])],
+        };
+        given::<Directive>([issued()])
+            .when(DirectiveCommand::RecordPlan(RecordPlan {
+                answer: answer(PlanOutcome::Plan { plan }),
+                task_ids: vec![id(1), id(2)],
+                gates: vec![None],
+                at: at(1),
+            }))
+            .then_rejected("directive.plan_invalid");
+    }
+
+    #[test]
+    fn a_question_waits_for_the_ceo_whose_answer_starts_planning_again() {
+        let state = apply(Directive::default(), &[issued()]);
+        let events = events_of(
+            &state,
+            DirectiveCommand::RecordPlan(RecordPlan {
+                answer: answer(PlanOutcome::Clarify {
+                    question: "Which warehouse?".to_owned(),
+                }),
+                task_ids: vec![],
+                gates: vec![],
+                at: at(1),
+            }),
+        );
+        let state = apply(state, &events);
+        assert_eq!(state.status, DirectiveStatus::AwaitingClarification);
+        let answer = DirectiveCommand::AnswerClarification(Intervention {
+            text: " the main one ".to_owned(),
+            by: ceo(),
+            at: at(2),
+        });
+        let events = events_of(&state, answer.clone());
+        let state = apply(state, &events);
+        assert_eq!(state.status, DirectiveStatus::Planning);
+        assert_eq!(state.clarifications, vec!["the main one".to_owned()]);
+        assert_eq!(
+            state.decide(&answer).expect_err("no question now").code(),
+            "directive.no_question"
+        );
+    }
+
+    #[test]
+    fn completing_a_task_releases_its_dependents_and_the_last_one_closes_the_directive() {
+        let state = planned();
+        let events = events_of(&state, settle(1, TaskStatus::Completed));
+        assert_eq!(released(&events), vec![id(2)]);
+        let state = apply(state, &events);
+        let again = events_of(&state, settle(1, TaskStatus::Completed));
+        assert!(again.is_empty(), "a redelivered outcome changes nothing");
+        let state = step(state, settle(4, TaskStatus::Completed));
+        let state = step(state, settle(2, TaskStatus::Completed));
+        let last = events_of(&state, settle(3, TaskStatus::Completed));
+        let Some(DirectiveEvent::DirectiveClosed(closed)) = last.last() else {
+            panic!("closed at the end: {last:?}");
+        };
+        assert_eq!(closed.status, DirectiveStatus::Completed);
+        assert_eq!((closed.completed, closed.failed), (4, 0));
+        assert_eq!(apply(state, &last).status, DirectiveStatus::Completed);
+    }
+
+    #[test]
+    fn a_failure_is_escalated_and_withdraws_what_depends_on_it() {
+        let state = planned();
+        let events = events_of(&state, settle(1, TaskStatus::Failed));
+        assert!(matches!(events[1], DirectiveEvent::DirectiveEscalated(_)));
+        let DirectiveEvent::TasksWithdrawn(withdrawn) = &events[2] else {
+            panic!("withdrawn: {events:?}");
+        };
+        assert_eq!(withdrawn.task_ids, vec![id(2), id(3)]);
+        assert!(released(&events).is_empty());
+        let state = apply(state, &events);
+        let state = step(state, settle(2, TaskStatus::Cancelled));
+        let state = step(state, settle(3, TaskStatus::Cancelled));
+        let last = events_of(&state, settle(4, TaskStatus::Completed));
+        let Some(DirectiveEvent::DirectiveClosed(closed)) = last.last() else {
+            panic!("closed: {last:?}");
+        };
+        assert_eq!(closed.status, DirectiveStatus::Failed);
+        assert_eq!(
+            (closed.completed, closed.failed, closed.cancelled),
+            (1, 1, 2)
+        );
+    }
+
+    #[test]
+    fn a_pause_holds_releases_until_resumed() {
+        let state = planned();
+        let pause = Intervention {
+            text: "budget review".to_owned(),
+            by: ceo(),
+            at: at(3),
+        };
+        let state = step(state, DirectiveCommand::Pause(pause.clone()));
+        assert_eq!(
+            state
+                .decide(&DirectiveCommand::Pause(pause.clone()))
+                .expect_err("paused")
+                .code(),
+            "directive.already_paused"
+        );
+        let events = events_of(&state, settle(1, TaskStatus::Completed));
+        assert!(released(&events).is_empty(), "held while paused");
+        let state = apply(state, &events);
+        let events = events_of(&state, DirectiveCommand::Resume(pause));
+        assert_eq!(released(&events), vec![id(2)]);
+    }
+
+    #[test]
+    fn cancelling_withdraws_every_open_task_and_closes_the_directive() {
+        let state = planned();
+        let state = step(state, settle(1, TaskStatus::Completed));
+        let events = events_of(
+            &state,
+            DirectiveCommand::Cancel(CancelDirective {
+                reason: "no longer needed".to_owned(),
+                cancelled_by: ceo(),
+                cancelled_at: at(9),
+            }),
+        );
+        let DirectiveEvent::TasksWithdrawn(withdrawn) = &events[1] else {
+            panic!("withdrawn: {events:?}");
+        };
+        assert_eq!(withdrawn.task_ids, vec![id(2), id(3), id(4)]);
+        let state = apply(state, &events);
+        assert_eq!(state.status, DirectiveStatus::Cancelled);
+        let late = events_of(&state, settle(2, TaskStatus::Cancelled));
+        assert_eq!(late.len(), 1, "recorded, nothing released: {late:?}");
+        assert_eq!(
+            state
+                .decide(&DirectiveCommand::Pause(Intervention {
+                    text: "x".to_owned(),
+                    by: ceo(),
+                    at: at(9)
+                }))
+                .expect_err("closed")
+                .code(),
+            "directive.already_closed"
+        );
+    }
+
+    #[test]
+    fn settling_checks_the_task_and_the_outcome() {
+        let state = planned();
+        assert_eq!(
+            state
+                .decide(&settle(9, TaskStatus::Completed))
+                .expect_err("unknown")
+                .code(),
+            "directive.unknown_task"
+        );
+        assert_eq!(
+            state
+                .decide(&settle(1, TaskStatus::InProgress))
+                .expect_err("not final")
+                .code(),
+            "directive.task_not_final"
+        );
+    }
+
+    /// Plans of up to 8 tasks, each depending on some earlier ones, and an
+    /// order in which to settle them (with outcomes).
+    fn scenario() -> impl Strategy<Value = (Vec<Vec<usize>>, Vec<(usize, u8)>)> {
+        (1usize..8)
+            .prop_flat_map(|n| {
+                let deps = (0..n)
+                    .map(|i| proptest::collection::btree_set(0..i.max(1), 0..=i.min(3)))
+                    .collect::<Vec<_>>();
+                let order = proptest::collection::vec((0..n, 0u8..10), 0..24);
+                (deps, order)
+            })
+            .prop_map(|(deps, order)| {
+                let deps = deps
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, d)| d.into_iter().filter(|&x| x < i).collect())
+                    .collect();
+                (deps, order)
+            })
+    }
+
+    proptest! {
+        /// Whatever the plan and whatever the outcomes: a task is released
+        /// at most once and only after all its dependencies completed, a
+        /// withdrawn task is never released, and the directive closes exactly
+        /// when every task has settled.
+        #[test]
+        fn releases_follow_the_dependencies((deps, order) in scenario()) {
+            let plan = Plan {
+                tasks: deps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| PlannedTask {
+                        key: format!("t{i}"),
+                        department: Department::Logistics,
+                        kind: "reorder".to_owned(),
+                        params: json!({}),
+                        depends_on: d.iter().map(|x| format!("t{x}")).collect(),
+                    })
+                    .collect(),
+            };
+            let n = deps.len();
+            let ids: Vec<Uuid> = (0..n).map(|i| Uuid::from_u128(i as u128 + 1)).collect();
+            let mut state = apply(Directive::default(), &[issued()]);
+            let mut all = events_of(&state, DirectiveCommand::RecordPlan(RecordPlan {
+                answer: answer(PlanOutcome::Plan { plan }),
+                task_ids: ids.clone(),
+                gates: vec![None; n],
+                at: at(1),
+            }));
+            state = apply(state, &all);
+            for (task, outcome) in order {
+                let status = match outcome {
+                    0 => TaskStatus::Failed,
+                    1 => TaskStatus::Cancelled,
+                    _ => TaskStatus::Completed,
+                };
+                // Only released or withdrawn tasks can end, as in real life.
+                let slot = &state.tasks[task];
+                if !(slot.released || slot.withdrawn) {
+                    continue;
+                }
+                let status = if slot.withdrawn { TaskStatus::Cancelled } else { status };
+                let events = events_of(&state, DirectiveCommand::SettleTask(SettleTask {
+                    task_id: ids[task], status, text: "x".to_owned(), at: at(2),
+                }));
+                state = apply(state, &events);
+                all.extend(events);
+            }
+            let mut seen_released = BTreeSet::new();
+            let mut completed = BTreeSet::new();
+            let mut withdrawn = BTreeSet::new();
+            for event in &all {
+                match event {
+                    DirectiveEvent::TasksReleased(r) => for t in &r.tasks {
+                        prop_assert!(seen_released.insert(t.task_id), "released twice");
+                        prop_assert!(!withdrawn.contains(&t.task_id), "released after withdrawal");
+                        let i = ids.iter().position(|x| *x == t.task_id).expect("known");
+                        for d in &deps[i] {
+                            prop_assert!(completed.contains(&ids[*d]), "released before its dependency");
+                        }
+                    },
+                    DirectiveEvent::TaskSettled(s) if s.status == TaskStatus::Completed => {
+                        completed.insert(s.task_id);
+                    }
+                    DirectiveEvent::TasksWithdrawn(w) => withdrawn.extend(w.task_ids.iter().copied()),
+                    _ => {}
+                }
+            }
+            let closed = all.iter().filter(|e| matches!(e, DirectiveEvent::DirectiveClosed(_))).count();
+            let settled = state.tasks.iter().all(|s| s.settled.is_some());
+            prop_assert_eq!(closed, usize::from(settled));
+            prop_assert_eq!(state.status.is_closed(), settled);
+        }
     }
 }

@@ -12,14 +12,17 @@
 pub mod aggregate;
 pub mod approval;
 pub mod codec;
+pub mod control;
 pub mod dead_letter;
 pub mod directive;
 pub mod event;
 pub mod ids;
 pub mod money;
 pub mod plan;
+pub mod planning;
 pub mod policy;
 pub mod task;
+pub mod work;
 
 pub use aggregate::{Aggregate, Rejection};
 pub use codec::{DecodeError, DomainEvent, EncodeError, EventSchema};

@@ -6,8 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::directive::ApprovalGate;
 use crate::money::{Currency, Money};
+use crate::plan::Plan;
 use crate::task::Department;
+use crate::work::check_task;
 
 /// Something an agent is about to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,14 +77,14 @@ impl Policy {
                 ApprovalRule {
                     name: "purchase orders above 1,000".to_owned(),
                     department: Some(Department::Logistics),
-                    kinds: vec!["purchase_order".to_owned()],
+                    kinds: vec!["purchase_order".to_owned(), "reorder".to_owned()],
                     above: Some(Money::new(100_000, currency)),
                     only_changes: false,
                 },
                 ApprovalRule {
                     name: "payments above 500".to_owned(),
                     department: Some(Department::Finance),
-                    kinds: vec!["payment".to_owned()],
+                    kinds: vec!["payment".to_owned(), "payment_run".to_owned()],
                     above: Some(Money::new(50_000, currency)),
                     only_changes: false,
                 },
@@ -160,6 +163,54 @@ pub fn check_spending(
         });
     }
     Ok(())
+}
+
+/// For each task of `plan`, in plan order, the approval it needs before it
+/// is dispatched: the first policy rule its work matches, or else the
+/// directive's spending limit when the caps of the plan's tasks so far would
+/// exceed it. Work the policy cannot read (an unknown kind, parameters that
+/// do not fit) is gated too: when in doubt, a person decides.
+pub fn gates(policy: &Policy, plan: &Plan, limit: Option<Money>) -> Vec<Option<ApprovalGate>> {
+    let mut spent = limit.map(|l| Money::new(0, l.currency));
+    plan.tasks
+        .iter()
+        .map(|task| {
+            let work = match check_task(task) {
+                Ok(work) => work,
+                Err(error) => {
+                    return Some(ApprovalGate {
+                        rule: format!("work the policy cannot read ({error})"),
+                        amount: None,
+                    })
+                }
+            };
+            let kind = work.kind();
+            let amount = work.spending_cap();
+            let action = Action {
+                department: task.department,
+                kind: kind.as_str(),
+                amount,
+                changes_something: kind.changes_something(),
+            };
+            if let Some(rule) = policy.approval_needed(&action) {
+                return Some(ApprovalGate {
+                    rule: rule.name.clone(),
+                    amount,
+                });
+            }
+            let (amount, so_far) = (amount?, spent.as_mut()?);
+            match check_spending(limit, *so_far, amount) {
+                Ok(()) => {
+                    so_far.minor = so_far.minor.saturating_add(amount.minor);
+                    None
+                }
+                Err(refusal) => Some(ApprovalGate {
+                    rule: format!("the directive's spending limit: {refusal}"),
+                    amount: Some(amount),
+                }),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -269,5 +320,102 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::PlannedTask;
+
+    fn eur(minor: i64) -> Money {
+        Money::new(minor, "EUR".parse().expect("valid"))
+    }
+
+    fn task(
+        key: &str,
+        department: Department,
+        kind: &str,
+        params: serde_json::Value,
+    ) -> PlannedTask {
+        PlannedTask {
+            key: key.to_owned(),
+            department,
+            kind: kind.to_owned(),
+            params,
+            depends_on: Vec::new(),
+        }
+    }
+
+    fn payment(key: &str, cap: i64) -> PlannedTask {
+        task(
+            key,
+            Department::Finance,
+            "payment_run",
+            json!({"amount_cap": {"minor": cap, "currency": "EUR"}}),
+        )
+    }
+
+    #[test]
+    fn tasks_are_gated_by_the_first_matching_rule_or_by_the_spending_limit() {
+        let policy = Policy::default_for("EUR".parse().expect("valid"));
+        let plan = Plan {
+            tasks: vec![
+                task("audit", Department::Finance, "invoice_audit", json!({})),
+                payment("small", 40_000),
+                payment("large", 60_000),
+                task("check", Department::Foundry, "health_check", json!({})),
+                task(
+                    "restart",
+                    Department::Foundry,
+                    "restart",
+                    json!({"component": "gateway"}),
+                ),
+            ],
+        };
+        let gates = gates(&policy, &plan, None);
+        let rules: Vec<Option<&str>> = gates
+            .iter()
+            .map(|g| g.as_ref().map(|g| g.rule.as_str()))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                None,
+                None,
+                Some("payments above 500"),
+                None,
+                Some("Foundry changes")
+            ]
+        );
+        assert_eq!(gates[2].as_ref().and_then(|g| g.amount), Some(eur(60_000)));
+
+        // Under a limit of 700.00 the first small payment fits, the second
+        // brings the total over it.
+        let plan = Plan {
+            tasks: vec![payment("a", 40_000), payment("b", 40_000)],
+        };
+        let gates = super::gates(&policy, &plan, Some(eur(70_000)));
+        assert!(gates[0].is_none(), "{gates:?}");
+        let second = gates[1].as_ref().expect("gated by the limit");
+        assert!(
+            second.rule.starts_with("the directive's spending limit"),
+            "{second:?}"
+        );
+    }
+
+    #[test]
+    fn work_the_policy_cannot_read_is_gated() {
+        let policy = Policy::default_for("EUR".parse().expect("valid"));
+        let plan = Plan {
+            tasks: vec![task("x", Department::Finance, "teleport", json!({}))],
+        };
+        let gate = gates(&policy, &plan, None).remove(0).expect("gated");
+        assert!(
+            gate.rule.starts_with("work the policy cannot read"),
+            "{gate:?}"
+        );
     }
 }

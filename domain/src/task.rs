@@ -1,6 +1,8 @@
 //! A task of a directive's plan, carried out by one department:
 //! planned → dispatched → in progress ⇄ awaiting approval → completed,
-//! or failed / cancelled, with the reason at each step.
+//! or failed / cancelled, with the reason at each step. A task the policy
+//! gates waits for its approval before dispatch (planned → awaiting approval
+//! → dispatched), and only that approval dispatches it.
 //!
 //! Which step may follow which is one table, [`TaskStatus::may_become`];
 //! `decide` only checks a command against it and the command's own fields.
@@ -68,6 +70,8 @@ impl TaskStatus {
             (self, next),
             (Unknown, Planned)
                 | (Planned, Dispatched)
+                | (Planned, AwaitingApproval)
+                | (AwaitingApproval, Dispatched)
                 | (Dispatched, InProgress)
                 | (InProgress, AwaitingApproval)
                 | (AwaitingApproval, InProgress)
@@ -105,6 +109,14 @@ pub enum TaskCommand {
     Plan(PlanTask, DateTime<Utc>),
     /// Hand it to its department.
     Dispatch(DateTime<Utc>),
+    /// Hand it to its department once the approval it waited for before
+    /// dispatch was granted.
+    DispatchApproved {
+        /// The approval granted.
+        approval_id: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// The department's agent starts.
     Start {
         /// Which agent.
@@ -333,6 +345,9 @@ pub enum TaskRejection {
     /// A text is longer than [`MAX_TEXT_CHARS`].
     #[error("texts are limited to {MAX_TEXT_CHARS} characters")]
     TextTooLong,
+    /// Dispatched without the approval it waits for.
+    #[error("this task waits for approval {0} before it is dispatched")]
+    ApprovalPending(Uuid),
     /// Resumed with another approval than the one it waits for.
     #[error("this task waits for approval {awaited}, not {given}")]
     WrongApproval {
@@ -355,6 +370,7 @@ impl Rejection for TaskRejection {
             Self::ReasonEmpty => "task.reason_empty",
             Self::TextTooLong => "task.text_too_long",
             Self::WrongApproval { .. } => "task.wrong_approval",
+            Self::ApprovalPending(_) => "task.approval_pending",
         }
     }
 }
@@ -366,6 +382,9 @@ pub struct Task {
     pub status: TaskStatus,
     /// The approval it waits for, while it waits.
     pub awaiting: Option<Uuid>,
+    /// Whether it was ever dispatched (an approval awaited before dispatch
+    /// dispatches it; one awaited after resumes it).
+    pub dispatched: bool,
 }
 
 /// A required, trimmed, bounded text.
@@ -407,11 +426,35 @@ impl Aggregate for Task {
                 TaskEvent::TaskAwaitingApproval(e) => Some(e.approval_id),
                 _ => None,
             },
+            dispatched: self.dispatched || matches!(event, TaskEvent::TaskDispatched(_)),
         }
     }
 }
 
 impl Task {
+    /// Whether `approval_id` is the approval this task waits for, awaited
+    /// after dispatch (`dispatched`) or before.
+    fn check_awaited(&self, approval_id: Uuid, dispatched: bool) -> Result<(), TaskRejection> {
+        if let Some(awaited) = self.awaiting.filter(|a| *a != approval_id) {
+            return Err(TaskRejection::WrongApproval {
+                awaited,
+                given: approval_id,
+            });
+        }
+        if self.status == TaskStatus::AwaitingApproval && self.dispatched != dispatched {
+            let to = if dispatched {
+                TaskStatus::InProgress
+            } else {
+                TaskStatus::Dispatched
+            };
+            return Err(TaskRejection::InvalidTransition {
+                from: self.status,
+                to,
+            });
+        }
+        Ok(())
+    }
+
     /// The event a command would record, checked against its own fields.
     fn event_for(&self, command: &TaskCommand) -> Result<TaskEvent, TaskRejection> {
         Ok(match command {
@@ -433,7 +476,16 @@ impl Task {
                     at: *at,
                 })
             }
-            TaskCommand::Dispatch(at) => TaskEvent::TaskDispatched(TaskStep { at: *at }),
+            TaskCommand::Dispatch(at) => {
+                if let Some(awaited) = self.awaiting {
+                    return Err(TaskRejection::ApprovalPending(awaited));
+                }
+                TaskEvent::TaskDispatched(TaskStep { at: *at })
+            }
+            TaskCommand::DispatchApproved { approval_id, at } => {
+                self.check_awaited(*approval_id, false)?;
+                TaskEvent::TaskDispatched(TaskStep { at: *at })
+            }
             TaskCommand::Start { agent, at } => TaskEvent::TaskStarted(TaskStarted {
                 agent: agent.clone(),
                 at: *at,
@@ -448,12 +500,7 @@ impl Task {
                 at: *at,
             }),
             TaskCommand::Resume { approval_id, at } => {
-                if let Some(awaited) = self.awaiting.filter(|a| a != approval_id) {
-                    return Err(TaskRejection::WrongApproval {
-                        awaited,
-                        given: *approval_id,
-                    });
-                }
+                self.check_awaited(*approval_id, true)?;
                 TaskEvent::TaskResumed(TaskApproval {
                     approval_id: *approval_id,
                     reason: String::new(),
@@ -648,6 +695,10 @@ mod tests {
                 approval_id: approval(id),
                 at: at(),
             }),
+            (0_u128..3).prop_map(|id| TaskCommand::DispatchApproved {
+                approval_id: approval(id),
+                at: at(),
+            }),
             Just(TaskCommand::Complete {
                 summary: "done".to_owned(),
                 at: at()
@@ -662,6 +713,46 @@ mod tests {
                 at: at()
             }),
         ]
+    }
+
+    #[test]
+    fn an_approval_awaited_before_dispatch_dispatches_the_task() {
+        let wait = TaskCommand::AwaitApproval {
+            approval_id: approval(7),
+            reason: "a payment above 500 EUR".to_owned(),
+            at: at(),
+        };
+        let events = history(&[
+            plan(),
+            wait.clone(),
+            TaskCommand::DispatchApproved {
+                approval_id: approval(7),
+                at: at(),
+            },
+            start(),
+        ]);
+        let statuses: Vec<_> = events.iter().map(TaskEvent::status).collect();
+        use TaskStatus::*;
+        assert_eq!(
+            statuses,
+            [Planned, AwaitingApproval, Dispatched, InProgress]
+        );
+        let waiting = history(&[plan(), wait]);
+        given::<Task>(waiting.clone())
+            .when(TaskCommand::Dispatch(at()))
+            .then_rejected("task.approval_pending");
+        given::<Task>(waiting.clone())
+            .when(TaskCommand::Resume {
+                approval_id: approval(7),
+                at: at(),
+            })
+            .then_rejected("task.invalid_transition");
+        given::<Task>(waiting)
+            .when(TaskCommand::DispatchApproved {
+                approval_id: approval(8),
+                at: at(),
+            })
+            .then_rejected("task.wrong_approval");
     }
 
     proptest! {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use domain::approval::ApprovalEvent;
 use domain::codec::EventSchema;
+use domain::control::ControlEvent;
 use domain::dead_letter::DeadLetterEvent;
 use domain::directive::DirectiveEvent;
 use domain::task::TaskEvent;
@@ -23,6 +24,7 @@ fn registries() -> Vec<(&'static str, &'static [EventSchema])> {
         ("dead_letter", DeadLetterEvent::SCHEMAS),
         ("approval", ApprovalEvent::SCHEMAS),
         ("task", TaskEvent::SCHEMAS),
+        ("control", ControlEvent::SCHEMAS),
     ]
 }
 
@@ -48,6 +50,7 @@ fn decode_and_reencode(event_type: &str, version: u32, payload: &str) -> serde_j
         .or_else(|| reencode::<DeadLetterEvent>(event_type, version, payload))
         .or_else(|| reencode::<ApprovalEvent>(event_type, version, payload))
         .or_else(|| reencode::<TaskEvent>(event_type, version, payload))
+        .or_else(|| reencode::<ControlEvent>(event_type, version, payload))
         .unwrap_or_else(|| panic!("{event_type} is in no registry"))
 }
 
