@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod control;
 pub mod processor;
 
 use domain::{

@@ -56,7 +56,10 @@ pub trait Processor: Send + Sync + 'static {
 }
 
 /// A command for some aggregate, as a processor returns it.
-pub struct Command(Box<dyn Dispatch>);
+pub struct Command {
+    inner: Box<dyn Dispatch>,
+    refusal_expected: bool,
+}
 
 impl Command {
     /// A command for the aggregate `A` at `stream`.
@@ -64,13 +67,25 @@ impl Command {
     where
         A::Command: 'static,
     {
-        Self(Box::new(Typed::<A> { stream, command }))
+        Self {
+            inner: Box::new(Typed::<A> { stream, command }),
+            refusal_expected: false,
+        }
+    }
+
+    /// Marks a command whose refusal by a business rule is an expected
+    /// outcome, not a failure: e.g. cancelling a task that may have ended
+    /// meanwhile. A refusal is logged and the next command is sent; the
+    /// event is not dead-lettered.
+    pub fn refusal_expected(mut self) -> Self {
+        self.refusal_expected = true;
+        self
     }
 }
 
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Command({})", self.0.stream())
+        write!(f, "Command({})", self.inner.stream())
     }
 }
 
@@ -236,6 +251,8 @@ pub struct ProcessorStatus {
     pub lag_seconds: f64,
     /// The last failure.
     pub last_error: Option<String>,
+    /// Whether the stop switch holds it (it takes no new event until lifted).
+    pub halted: bool,
 }
 
 /// Runs one processor on a bus.
@@ -250,6 +267,7 @@ struct Shared {
     store: Arc<dyn EventStore>,
     config: ProcessorConfig,
     status: watch::Sender<ProcessorStatus>,
+    stop: watch::Receiver<bool>,
 }
 
 impl ProcessorRunner {
@@ -270,6 +288,7 @@ impl ProcessorRunner {
             lag_events: None,
             lag_seconds: 0.0,
             last_error: None,
+            halted: false,
         });
         Self {
             shared: Arc::new(Shared {
@@ -278,9 +297,19 @@ impl ProcessorRunner {
                 store,
                 config,
                 status,
+                stop: watch::channel(false).1,
             }),
             bus,
         }
+    }
+
+    /// Obeys a stop switch: while it reads `true` the runner takes no new
+    /// event (what is under way finishes), and goes on once it is lifted.
+    pub fn stopped_by(mut self, stop: watch::Receiver<bool>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.stop = stop;
+        }
+        self
     }
 
     /// Follows the processor's health.
@@ -321,7 +350,19 @@ impl ProcessorRunner {
     async fn consume(&self, consumer: &mut dyn Consumer, parallelism: usize) -> BusError {
         let permits = Arc::new(Semaphore::new(parallelism));
         let mut tasks = JoinSet::new();
+        let mut stop = self.shared.stop.clone();
         loop {
+            if *stop.borrow_and_update() {
+                tracing::info!(processor = %self.shared.name(), "halted by the stop switch");
+                self.shared.status.send_modify(|s| s.halted = true);
+                // A dropped switch keeps its last value: stay halted.
+                while *stop.borrow_and_update() {
+                    if stop.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                self.shared.status.send_modify(|s| s.halted = false);
+            }
             let delivery = match consumer.next().await {
                 Ok(delivery) => delivery,
                 Err(error) => return error,
@@ -400,8 +441,15 @@ impl Shared {
                 event: Arc::clone(event),
                 actor: Actor::Agent(self.name().to_owned()),
             };
-            command.0.dispatch(&self.commands, context).await?;
-            sent += 1;
+            let stream = command.inner.stream().clone();
+            match command.inner.dispatch(&self.commands, context).await {
+                Ok(_) => sent += 1,
+                Err(SendError::Rejected(refusal)) if command.refusal_expected => {
+                    tracing::debug!(processor = %self.name(), event = %event.event_id,
+                        %stream, %refusal, "an expected refusal");
+                }
+                Err(error) => return Err(error),
+            }
         }
         Ok(sent)
     }

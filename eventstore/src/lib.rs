@@ -16,6 +16,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::{CommandId, Hash, Metadata, NewEvent, Position, RecordedEvent, StreamId};
@@ -290,10 +291,18 @@ pub async fn read_to_end(
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let mut events = Vec::new();
     let mut after = Position::START;
+    // Events behind an older open transaction: pause (growing) rather than
+    // ask again at once, which would only load the server that must finish it.
+    let mut horizon_wait = Backoff::new(Duration::from_millis(2), Duration::from_millis(50));
     loop {
         let batch = store.read_all(after, 1000, filter).await?;
-        if batch.events.is_empty() && !batch.beyond_horizon {
-            return Ok(events);
+        if batch.events.is_empty() {
+            if !batch.beyond_horizon {
+                return Ok(events);
+            }
+            horizon_wait.wait().await;
+        } else {
+            horizon_wait.reset();
         }
         after = batch.next;
         events.extend(batch.events);

@@ -29,6 +29,10 @@ use crate::{
 /// How many times an append is retried when a concurrent writer got in its way.
 const APPEND_ATTEMPTS: usize = 16;
 
+/// How long PostgreSQL lets one of the store's connections sit idle inside
+/// an open transaction before it ends the session (and the transaction).
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "30s";
+
 /// Connection settings for [`PgStore::connect_with`].
 #[derive(Debug, Clone)]
 pub struct PgConfig {
@@ -90,7 +94,13 @@ impl PgStore {
         let redacted = crate::redact(&config.url);
         let mut options = PgConnectOptions::from_str(&config.url)
             .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL {redacted}: {e}")))?
-            .application_name("agentos");
+            .application_name("agentos")
+            // Gap-safe readers wait for every older open transaction: one
+            // a client abandoned mid-way must not hold them all up for long.
+            .options([(
+                "idle_in_transaction_session_timeout",
+                IDLE_IN_TRANSACTION_TIMEOUT,
+            )]);
         if let Some(schema) = &config.schema {
             if !valid_schema_name(schema) {
                 return Err(StoreError::Config(format!(

@@ -309,3 +309,16 @@ async fn a_database_that_is_down_is_reported_as_unavailable() {
     assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
     assert!(!error.to_string().contains("secret"), "{error}");
 }
+
+#[tokio::test]
+async fn an_abandoned_transaction_cannot_hold_readers_up_for_long() {
+    // Gap-safe readers wait for every older open transaction; the server
+    // ends one of the store's sessions left idle inside a transaction.
+    let db = TestPostgres::new().await;
+    let mut tx = db.store.pool().begin().await.expect("begin");
+    let timeout: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("show");
+    assert_eq!(timeout, "30s");
+}
