@@ -5,8 +5,10 @@
 //! bind [`Value`]s. Table names are substituted by the caller from validated
 //! identifiers ([`crate::Tables`]); values are always bound, never spliced.
 
+use std::time::Duration;
+
 use sqlx::postgres::PgPool;
-use sqlx::sqlite::SqlitePool;
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Row, Sqlite, Transaction};
 
 use crate::ProjectionError;
@@ -77,9 +79,19 @@ impl Value {
 pub enum Db {
     /// PostgreSQL (the event store's pool, so its schema too).
     Postgres(PgPool),
-    /// SQLite (the event store's single writer connection).
-    Sqlite(SqlitePool),
+    /// SQLite: transactions on the event store's single writer connection;
+    /// queries on read-only connections of their own, which read the last
+    /// commit while a batch is being written (WAL), instead of waiting for it.
+    Sqlite {
+        /// The store's writer.
+        writer: SqlitePool,
+        /// Read-only connections to the same file.
+        reader: SqlitePool,
+    },
 }
+
+/// Read-only connections for queries on SQLite.
+const SQLITE_READERS: u32 = 4;
 
 /// A transaction on the read-model database.
 pub enum Tx {
@@ -147,20 +159,27 @@ impl Db {
         Db::Postgres(store.pool().clone())
     }
 
-    /// The read-model database of a SQLite event store.
+    /// The read-model database of a SQLite event store (its reading
+    /// connections open on first use).
     pub fn sqlite(store: &eventstore::sqlite::SqliteStore) -> Self {
-        Db::Sqlite(store.writer().clone())
+        let writer = store.writer().clone();
+        let options = (*writer.connect_options()).clone().read_only(true);
+        let reader = SqlitePoolOptions::new()
+            .max_connections(SQLITE_READERS)
+            .connect_lazy_with(options);
+        Db::Sqlite { writer, reader }
     }
 
     /// Starts a transaction.
     pub async fn begin(&self) -> Result<Tx, ProjectionError> {
         Ok(match self {
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
 
-    /// Runs a query outside any transaction and returns its rows.
+    /// Runs a query outside any transaction (on SQLite, on a read-only
+    /// connection) and returns its rows.
     pub async fn query(
         &self,
         sql: &str,
@@ -174,8 +193,8 @@ impl Db {
                 .iter()
                 .map(row_values)
                 .collect(),
-            Db::Sqlite(pool) => bind(sqlx::query(sql), params)
-                .fetch_all(pool)
+            Db::Sqlite { reader, .. } => bind(sqlx::query(sql), params)
+                .fetch_all(reader)
                 .await?
                 .iter()
                 .map(row_values)
@@ -190,7 +209,7 @@ impl Db {
                 "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE c.relname = $1 AND n.nspname = current_schema()"
             }
-            Db::Sqlite(_) => "SELECT count(*) FROM sqlite_master WHERE name = $1",
+            Db::Sqlite { .. } => "SELECT count(*) FROM sqlite_master WHERE name = $1",
         };
         let rows = self.query(sql, &[Value::from(name)]).await?;
         Ok(rows
@@ -239,6 +258,18 @@ impl Tx {
                 .map(row_values)
                 .collect(),
         }
+    }
+
+    /// Bounds how long the transaction's statements wait for locks held by
+    /// others (PostgreSQL's `lock_timeout`; on SQLite the single writer
+    /// already waits at most its busy timeout).
+    pub(crate) async fn limit_lock_wait(&mut self, wait: Duration) -> Result<(), ProjectionError> {
+        if let Tx::Postgres(_) = self {
+            let wait = Value::Text(format!("{}ms", wait.as_millis()));
+            self.query("SELECT set_config('lock_timeout', $1, true)", &[wait])
+                .await?;
+        }
+        Ok(())
     }
 
     /// Commits.

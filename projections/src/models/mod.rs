@@ -1,0 +1,4 @@
+//! The read models the gateway queries.
+
+pub mod directives;
+pub mod event_log;
