@@ -7,8 +7,11 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use api::gateway::{self, AppState, Role, Tokens};
+use api::system::{Components, System, SystemConfig};
 use clap::{Parser, Subcommand};
-use domain::StreamId;
+use domain::directive::{Directive, DirectiveCommand, IssueDirective, Priority};
+use domain::{Actor, Aggregate, CommandId, CorrelationId, StreamId};
 use eventstore::{verify, EventStore};
 
 mod bench;
@@ -56,6 +59,64 @@ enum Command {
         nats_url: String,
         /// The lease and checkpoint name.
         #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Run AgentOS: the gateway and, unless --only says otherwise, the
+    /// relay, the orchestrator and the projections, in this process.
+    Serve {
+        /// Where the gateway listens.
+        #[arg(long, env = "AGENTOS_LISTEN", default_value = "0.0.0.0:8000")]
+        listen: String,
+        /// NATS with JetStream (PostgreSQL only); without it processors read the store.
+        #[arg(long, env = "AGENTOS_NATS_URL", hide_env_values = true)]
+        nats_url: Option<String>,
+        /// Only these parts: any of gateway, relay, orchestrator, projections.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<Part>,
+    },
+    /// Run everything embedded (SQLite, in-process bus) with a demo order,
+    /// print the URL and a CEO token, and serve until Ctrl-C.
+    Demo {
+        /// Where the gateway listens.
+        #[arg(long, env = "AGENTOS_LISTEN", default_value = "127.0.0.1:8000")]
+        listen: String,
+    },
+    /// Create, list and revoke the gateway's bearer tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+/// A part of AgentOS that `serve --only` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    /// The HTTP API.
+    Gateway,
+    /// The relay to NATS JetStream.
+    Relay,
+    /// The Brain.
+    Orchestrator,
+    /// The read models.
+    Projections,
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token and print it once (only its hash is stored).
+    Create {
+        /// What it may do: ceo, operator, auditor or viewer.
+        #[arg(long)]
+        role: Role,
+        /// A name for it (1-64 characters of A-Z a-z 0-9 . _ @ -), unique among live tokens.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (names, roles, dates; never the secrets).
+    List,
+    /// Revoke the live token of this name; it stops working within seconds.
+    Revoke {
+        /// The token's name.
         name: String,
     },
 }
@@ -110,7 +171,158 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Relay { nats_url, name } => run_relay(&cli.database_url, &nats_url, name).await,
+        Command::Token { action } => run_token(&cli.database_url, action).await,
+        Command::Serve {
+            listen,
+            nats_url,
+            only,
+        } => run_serve(&cli.database_url, &listen, nats_url, &only).await,
+        Command::Demo { listen } => run_demo(&cli.database_url, &listen).await,
     }
+}
+
+/// Creates, lists or revokes tokens; the secret goes to stdout once, alone.
+async fn run_token(database_url: &str, action: TokenAction) -> anyhow::Result<ExitCode> {
+    let (_store, db) = gateway::connect(database_url).await?;
+    let tokens = Tokens::open(db).await?;
+    match action {
+        TokenAction::Create { role, name } => {
+            let token = tokens.create(&name, role).await?;
+            eprintln!(
+                "created token {:?} with role {}; it is shown only this once:",
+                token.info.name, token.info.role
+            );
+            println!("{}", token.secret);
+        }
+        TokenAction::List => {
+            let list = tokens.list().await?;
+            if list.is_empty() {
+                println!(
+                    "no tokens; create one with: agentos token create --role ceo --name <name>"
+                );
+            }
+            for token in list {
+                let state = match &token.revoked_at {
+                    Some(at) => format!("revoked {at}"),
+                    None => "live".to_owned(),
+                };
+                println!(
+                    "{:<24} {:<9} created {}  {state}",
+                    token.name, token.role, token.created_at
+                );
+            }
+        }
+        TokenAction::Revoke { name } => {
+            tokens.revoke(&name).await?;
+            println!("revoked token {name:?}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the parts asked for and serves the gateway (if asked for) until Ctrl-C.
+async fn run_serve(
+    database_url: &str,
+    listen: &str,
+    nats_url: Option<String>,
+    only: &[Part],
+) -> anyhow::Result<ExitCode> {
+    let wants = |part| only.is_empty() || only.contains(&part);
+    let mut config = SystemConfig::new(database_url);
+    config.nats_url = nats_url;
+    config.components = Components {
+        relay: wants(Part::Relay),
+        orchestrator: wants(Part::Orchestrator),
+        projections: wants(Part::Projections),
+    };
+    let system = System::start(config).await?;
+    let result = serve_until_interrupted(&system, listen, wants(Part::Gateway), None).await;
+    system.shutdown();
+    result
+}
+
+/// The order the demo gives when its log is empty.
+const DEMO_ORDER: &str = "Audit this month's invoices and pay the approved ones up to EUR 600, \
+     then forecast cash for the next 13 weeks";
+
+/// Runs everything embedded, with a CEO token and a first order.
+async fn run_demo(database_url: &str, listen: &str) -> anyhow::Result<ExitCode> {
+    if !database_url.starts_with("sqlite:") {
+        anyhow::bail!(
+            "the demo runs embedded on SQLite; use `agentos serve` for {}",
+            eventstore::redact(database_url)
+        );
+    }
+    let system = System::start(SystemConfig::new(database_url)).await?;
+    let tokens = Tokens::open(system.db.clone()).await?;
+    let name = format!("demo-ceo-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
+    let token = tokens.create(&name, Role::Ceo).await?;
+    if system.store.counts().await?.events == 0 {
+        let ceo = Actor::User(name.clone());
+        let issue = DirectiveCommand::Issue(IssueDirective {
+            text: DEMO_ORDER.to_owned(),
+            priority: Priority::Normal,
+            deadline: None,
+            spending_limit: None,
+            issued_by: ceo.clone(),
+            issued_at: chrono::Utc::now(),
+        });
+        system
+            .handler
+            .handle::<Directive>(commands::Envelope {
+                stream: Directive::stream(uuid::Uuid::now_v7()),
+                command: issue,
+                command_id: CommandId::from_uuid(uuid::Uuid::now_v7()),
+                correlation_id: CorrelationId::from_uuid(uuid::Uuid::now_v7()),
+                causation_id: None,
+                actor: ceo,
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot give the demo order: {e}"))?;
+    }
+    let banner = format!(
+        "AgentOS demo: events in {}\n\
+         API:        http://{listen}/api/v1/directives\n\
+         CEO token:  {}\n\
+         try:        curl -H 'Authorization: Bearer {}' http://{listen}/api/v1/directives",
+        eventstore::redact(database_url),
+        token.secret,
+        token.secret
+    );
+    let result = serve_until_interrupted(&system, listen, true, Some(banner)).await;
+    system.shutdown();
+    result
+}
+
+/// Serves the gateway over a running system until Ctrl-C (or just waits
+/// for Ctrl-C when this process runs no gateway).
+async fn serve_until_interrupted(
+    system: &System,
+    listen: &str,
+    gateway_wanted: bool,
+    banner: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    if !gateway_wanted {
+        eprintln!("running without the gateway; Ctrl-C stops");
+        tokio::signal::ctrl_c().await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut state = AppState::new(Arc::clone(&system.store), system.db.clone()).await?;
+    state.processors = system.processors.clone();
+    state.projections = system.projections.clone();
+    state.stop = Some(system.stop.clone());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    match banner {
+        Some(banner) => println!("{banner}"),
+        None => eprintln!("AgentOS gateway on http://{listen}; Ctrl-C stops"),
+    }
+    gateway::serve(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs the relay until Ctrl-C, printing each change of state.

@@ -1,0 +1,10 @@
+//! The AgentOS gateway: the HTTP API over the event store and the read
+//! models, with bearer-token authentication and problem+json errors.
+//!
+//! It is not the command line (`src/main.rs`, the `agentos` binary, which
+//! uses it) nor where rules or read models live (`domain`, `projections`).
+//! Entry points: [`gateway::router`] and [`gateway::serve`] over a
+//! [`gateway::AppState`]; [`gateway::Tokens`] manages the tokens.
+
+pub mod gateway;
+pub mod system;

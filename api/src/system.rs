@@ -1,0 +1,194 @@
+//! Assembles AgentOS in one process: the event store, the bus, the stop
+//! switch, the orchestrator and the projection runners, each started only
+//! when asked for, so that `serve` can run them together or as separate
+//! processes and `demo` runs everything embedded.
+//!
+//! Embedded (a SQLite URL): the in-process bus over the store. Production (a
+//! PostgreSQL URL and a NATS URL): the relay publishes the log to JetStream
+//! and processors read it there; without a NATS URL, processors read the
+//! store directly (the in-process bus works on PostgreSQL too).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use agents::brain::Brain;
+use agents::planner::Planner;
+use agents::planner::RulePlanner;
+use anyhow::Context as _;
+use commands::control::stop_switch;
+use commands::processor::{ProcessorConfig, ProcessorRunner, ProcessorStatus};
+use commands::CommandHandler;
+use domain::policy::Policy;
+use eventstore::bus::jetstream::{JetStreamBus, StreamLayout};
+use eventstore::bus::store::StoreBus;
+use eventstore::bus::Bus;
+use eventstore::postgres::PgStore;
+use eventstore::relay::{Relay, RelayConfig};
+use eventstore::sqlite::SqliteStore;
+use eventstore::{Backend, EventStore};
+use projections::models::directives::Directives;
+use projections::models::event_log::EventLog;
+use projections::{Db, Projection, ProjectionRunner, ProjectionStatus, RunnerConfig};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Which parts this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Components {
+    /// The relay to NATS JetStream (PostgreSQL with a NATS URL only).
+    pub relay: bool,
+    /// The orchestrator.
+    pub orchestrator: bool,
+    /// The projection runners.
+    pub projections: bool,
+}
+
+impl Components {
+    /// Everything.
+    pub const ALL: Components = Components {
+        relay: true,
+        orchestrator: true,
+        projections: true,
+    };
+}
+
+/// How to start.
+pub struct SystemConfig {
+    /// The event store.
+    pub database_url: String,
+    /// NATS with JetStream, for production mode.
+    pub nats_url: Option<String>,
+    /// What to run.
+    pub components: Components,
+    /// The planner the orchestrator asks.
+    pub planner: Arc<dyn Planner>,
+    /// The approval rules.
+    pub policy: Policy,
+}
+
+impl SystemConfig {
+    /// Everything, embedded or not as the URL says, with the rule-based
+    /// planner and the default policy in euros.
+    pub fn new(database_url: &str) -> Self {
+        Self {
+            database_url: database_url.to_owned(),
+            nats_url: None,
+            components: Components::ALL,
+            planner: Arc::new(RulePlanner::new()),
+            policy: Policy::default_for("EUR".parse().unwrap_or_else(|_| unreachable!())),
+        }
+    }
+}
+
+/// A running AgentOS process.
+pub struct System {
+    /// The event store.
+    pub store: Arc<dyn EventStore>,
+    /// The read models' database (the store's).
+    pub db: Db,
+    /// Sends commands.
+    pub handler: CommandHandler,
+    /// Each processor's health, by name.
+    pub processors: BTreeMap<String, watch::Receiver<ProcessorStatus>>,
+    /// Each projection's health, by name.
+    pub projections: BTreeMap<String, watch::Receiver<ProjectionStatus>>,
+    /// Whether the stop switch is engaged.
+    pub stop: watch::Receiver<bool>,
+    /// Whether NATS is in use (production mode).
+    pub nats: Option<async_nats::Client>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// The projections every process with projections runs.
+pub fn all_projections() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(Directives), Arc::new(EventLog)]
+}
+
+impl System {
+    /// Opens the store and starts the configured components.
+    pub async fn start(config: SystemConfig) -> anyhow::Result<System> {
+        let (store, db, pg): (Arc<dyn EventStore>, Db, Option<PgStore>) =
+            match Backend::from_url(&config.database_url)? {
+                Backend::Postgres(url) => {
+                    let store = PgStore::connect(&url).await?;
+                    (Arc::new(store.clone()), Db::postgres(&store), Some(store))
+                }
+                Backend::Sqlite(path) => {
+                    let path = Path::new(&path);
+                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        std::fs::create_dir_all(dir)
+                            .with_context(|| format!("cannot create {}", dir.display()))?;
+                    }
+                    let store = SqliteStore::open(path).await?;
+                    (Arc::new(store.clone()), Db::sqlite(&store), None)
+                }
+            };
+        let mut tasks = Vec::new();
+        let (stop, follower) = stop_switch(Arc::clone(&store));
+        tasks.push(follower);
+        let nats = match (&config.nats_url, &pg) {
+            (Some(url), Some(_)) => Some(
+                async_nats::connect(url)
+                    .await
+                    .with_context(|| format!("cannot connect to NATS at {url}"))?,
+            ),
+            (Some(_), None) => {
+                anyhow::bail!("NATS needs the PostgreSQL event store; SQLite runs embedded")
+            }
+            _ => None,
+        };
+        let bus: Arc<dyn Bus> = match &nats {
+            Some(client) => Arc::new(JetStreamBus::new(client.clone(), StreamLayout::default())),
+            None => Arc::new(StoreBus::new(Arc::clone(&store))),
+        };
+        if let (true, Some(pg), Some(client)) = (config.components.relay, &pg, &nats) {
+            let relay = Relay::new(pg.clone(), client.clone(), RelayConfig::default());
+            tasks.push(tokio::spawn(relay.run()));
+        }
+        let mut processors = BTreeMap::new();
+        if config.components.orchestrator {
+            let brain = Brain::new(Arc::clone(&store), config.planner, config.policy);
+            let runner = ProcessorRunner::new(
+                Arc::new(brain),
+                Arc::clone(&bus),
+                Arc::clone(&store),
+                ProcessorConfig::default(),
+            )
+            .stopped_by(stop.clone());
+            processors.insert(agents::brain::NAME.to_owned(), runner.status());
+            tasks.push(tokio::spawn(runner.run()));
+        }
+        let mut projections = BTreeMap::new();
+        if config.components.projections {
+            for projection in all_projections() {
+                let name = projection.name().to_owned();
+                let runner = ProjectionRunner::new(
+                    db.clone(),
+                    Arc::clone(&store),
+                    projection,
+                    RunnerConfig::default(),
+                );
+                projections.insert(name, runner.status());
+                tasks.push(tokio::spawn(runner.run()));
+            }
+        }
+        Ok(System {
+            handler: CommandHandler::new(Arc::clone(&store)),
+            store,
+            db,
+            processors,
+            projections,
+            stop,
+            nats,
+            tasks,
+        })
+    }
+
+    /// Stops every component.
+    pub fn shutdown(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
