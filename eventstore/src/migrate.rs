@@ -45,6 +45,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "consumers",
         sql: include_str!("../migrations/postgres/0003_consumers.sql"),
     },
+    Migration {
+        version: 4,
+        name: "appender_marker",
+        sql: include_str!("../migrations/postgres/0004_appender_marker.sql"),
+    },
 ];
 
 /// SQLite's migrations.

@@ -3,8 +3,10 @@
 //! Appends are one round trip to the `agentos_append` function (see the
 //! migration), in their own transaction or inside a caller's
 //! [`PgUnitOfWork`]. Global reads are gap-safe: they order by (transaction
-//! id, sequence) and stop at the reading snapshot's xmin, below which every
-//! transaction has finished. Tailers are woken by LISTEN/NOTIFY; the NOTIFY
+//! id, sequence) and stop at a horizon below which every transaction that
+//! may append to this log has finished (see migration 0004: appenders hold a
+//! marker lock, so unrelated open transactions of the cluster hold no reader
+//! back). Tailers are woken by LISTEN/NOTIFY; the NOTIFY
 //! is sent after commit by a coalescing task, never inside the appending
 //! transaction (PostgreSQL serialises the commits of notifying transactions).
 
@@ -157,8 +159,11 @@ impl PgStore {
     /// Starts a transaction in which appends and the caller's own writes
     /// commit or roll back together.
     pub async fn begin(&self) -> Result<PgUnitOfWork<'_>, StoreError> {
+        let mut tx = self.inner.pool.begin().await?;
+        // Before anything gives this transaction an id, so that readers wait for it.
+        sqlx::query(APPENDER_MARKER).execute(&mut *tx).await?;
         Ok(PgUnitOfWork {
-            tx: self.inner.pool.begin().await?,
+            tx,
             store: self,
             appended: false,
         })
@@ -486,11 +491,46 @@ fn filter_arg(values: &[String]) -> Option<&[String]> {
     (!values.is_empty()).then_some(values)
 }
 
+/// The class of the advisory lock every transaction that may append to a
+/// schema's log holds before it is assigned a transaction id (migration 0004).
+const APPENDER_MARKER: &str =
+    "SELECT pg_advisory_xact_lock_shared(1095189334, hashtext(current_schema()))";
+
+/// The first half of a gap-safe read: this statement's snapshot's xmax, and
+/// the transaction ids (32-bit) of the appender marker's holders, from one
+/// consistent view of the lock table read after that snapshot was taken.
+const APPENDERS: &str = "\
+WITH l AS MATERIALIZED (
+    SELECT locktype, database, classid, objid, objsubid, virtualtransaction, transactionid, mode, granted
+      FROM pg_locks)
+SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
+       coalesce(array_agg(x.transactionid::text::bigint), '{}')
+  FROM l a JOIN l x ON x.virtualtransaction = a.virtualtransaction
+ WHERE a.locktype = 'advisory' AND a.classid = 1095189334 AND a.objsubid = 2
+   AND a.objid = (hashtext(current_schema())::bigint & 4294967295)::oid
+   AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND x.locktype = 'transactionid' AND x.mode = 'ExclusiveLock' AND x.granted";
+
+/// The second half, as a CTE `h(horizon)` over parameters `$6` (the first
+/// half's xmax) and `$7` (its appenders): the oldest appender still in
+/// progress in this statement's snapshot, else that xmax. Every transaction
+/// below it has finished, holds no marker (so never appends), or is not in
+/// this snapshot's past at all.
+macro_rules! horizon_cte {
+    () => {
+        concat!(
+            "WITH h AS (SELECT LEAST($6::bigint, pg_snapshot_xmax(pg_current_snapshot())::text::bigint, ",
+            "(SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x ",
+            "WHERE (x::text::bigint & 4294967295) = ANY($7::bigint[]))) AS horizon) "
+        )
+    };
+}
+
 /// Events after a position, below the horizon of the statement's own snapshot:
 /// one uncorrelated subquery, evaluated once, bounds the scan and is returned
 /// with every row.
 const READ_ALL: &str = concat!(
-    "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) ",
+    horizon_cte!(),
     "SELECT (SELECT horizon FROM h), ",
     event_columns!(),
     " FROM events ",
@@ -500,13 +540,14 @@ const READ_ALL: &str = concat!(
     "ORDER BY tx_id, position LIMIT $3"
 );
 
-/// The horizon alone, and whether its snapshot has events to read after a position.
+/// The horizon alone, and whether its snapshot has events to read after a
+/// position (parameters numbered as in [`READ_ALL`]; `$3` is unused).
 const HORIZON_IF_NOTHING_TO_READ: &str = concat!(
-    "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) ",
+    horizon_cte!(),
     "SELECT horizon, EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1, $2) ",
     "AND tx_id < horizon ",
-    "AND ($3::text[] IS NULL OR category = ANY($3)) ",
-    "AND ($4::text[] IS NULL OR event_type = ANY($4))) FROM h"
+    "AND ($4::text[] IS NULL OR category = ANY($4)) ",
+    "AND ($5::text[] IS NULL OR event_type = ANY($5))), $3::bigint FROM h"
 );
 
 #[async_trait]
@@ -565,29 +606,33 @@ impl EventStore for PgStore {
         limit: usize,
         filter: &EventFilter,
     ) -> Result<Batch, StoreError> {
-        // The horizon comes from the same snapshot the events are read with.
+        // The horizon comes from the same snapshot the events are read with,
+        // bounded by the appenders seen just before it.
         let (rows, horizon) = loop {
-            let rows = sqlx::query(READ_ALL)
-                .bind(sql_int(after.tx))
-                .bind(sql_int(after.seq))
-                .bind(sql_int(limit as u64))
-                .bind(filter_arg(&filter.categories))
-                .bind(filter_arg(&filter.event_types))
-                .fetch_all(&self.inner.pool)
+            let (xmax, appenders): (i64, Vec<i64>) = sqlx::query_as(APPENDERS)
+                .fetch_one(&self.inner.pool)
                 .await?;
+            let read = |sql| {
+                sqlx::query(sql)
+                    .bind(sql_int(after.tx))
+                    .bind(sql_int(after.seq))
+                    .bind(sql_int(limit as u64))
+                    .bind(filter_arg(&filter.categories))
+                    .bind(filter_arg(&filter.event_types))
+                    .bind(xmax)
+                    .bind(&appenders)
+            };
+            let rows = read(READ_ALL).fetch_all(&self.inner.pool).await?;
             let horizon: i64 = match rows.first() {
                 Some(row) => row.try_get(0)?,
                 // No rows, so no horizon: ask for it alone. Nothing below a later
                 // snapshot's horizon may be skipped, so it is used only if that
                 // snapshot, too, has nothing to read after `after`.
                 None => {
-                    let (horizon, more): (i64, bool) = sqlx::query_as(HORIZON_IF_NOTHING_TO_READ)
-                        .bind(sql_int(after.tx))
-                        .bind(sql_int(after.seq))
-                        .bind(filter_arg(&filter.categories))
-                        .bind(filter_arg(&filter.event_types))
+                    let row = read(HORIZON_IF_NOTHING_TO_READ)
                         .fetch_one(&self.inner.pool)
                         .await?;
+                    let (horizon, more): (i64, bool) = (row.try_get(0)?, row.try_get(1)?);
                     if more {
                         // Events committed between the two statements: read again.
                         continue;
