@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use api::gateway::{self, AppState, Role, Tokens};
+use api::gateway::{self, Role, Tokens};
 use api::system::{Components, System, SystemConfig};
 use clap::{Parser, Subcommand};
 use domain::directive::{Directive, DirectiveCommand, IssueDirective, Priority};
@@ -307,10 +307,7 @@ async fn serve_until_interrupted(
         tokio::signal::ctrl_c().await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut state = AppState::new(Arc::clone(&system.store), system.db.clone()).await?;
-    state.processors = system.processors.clone();
-    state.projections = system.projections.clone();
-    state.stop = Some(system.stop.clone());
+    let state = system.gateway_state().await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;

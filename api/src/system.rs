@@ -23,7 +23,7 @@ use domain::policy::Policy;
 use eventstore::bus::jetstream::{JetStreamBus, StreamLayout};
 use eventstore::bus::store::StoreBus;
 use eventstore::bus::Bus;
-use eventstore::postgres::PgStore;
+use eventstore::postgres::{PgConfig, PgStore};
 use eventstore::relay::{Relay, RelayConfig};
 use eventstore::sqlite::SqliteStore;
 use eventstore::{Backend, EventStore};
@@ -32,6 +32,8 @@ use projections::models::event_log::EventLog;
 use projections::{Db, Projection, ProjectionRunner, ProjectionStatus, RunnerConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use crate::gateway::AppState;
 
 /// Which parts this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,8 +59,14 @@ impl Components {
 pub struct SystemConfig {
     /// The event store.
     pub database_url: String,
+    /// The PostgreSQL schema of the log and the read models (`None`: the
+    /// connection's default); ignored on SQLite.
+    pub schema: Option<String>,
     /// NATS with JetStream, for production mode.
     pub nats_url: Option<String>,
+    /// The JetStream stream and subjects the relay publishes to and
+    /// processors read from.
+    pub layout: StreamLayout,
     /// What to run.
     pub components: Components,
     /// The planner the orchestrator asks.
@@ -73,7 +81,9 @@ impl SystemConfig {
     pub fn new(database_url: &str) -> Self {
         Self {
             database_url: database_url.to_owned(),
+            schema: None,
             nats_url: None,
+            layout: StreamLayout::default(),
             components: Components::ALL,
             planner: Arc::new(RulePlanner::new()),
             policy: Policy::default_for("EUR".parse().unwrap_or_else(|_| unreachable!())),
@@ -111,7 +121,11 @@ impl System {
         let (store, db, pg): (Arc<dyn EventStore>, Db, Option<PgStore>) =
             match Backend::from_url(&config.database_url)? {
                 Backend::Postgres(url) => {
-                    let store = PgStore::connect(&url).await?;
+                    let store = PgStore::connect_with(PgConfig {
+                        schema: config.schema.clone(),
+                        ..PgConfig::new(&url)
+                    })
+                    .await?;
                     (Arc::new(store.clone()), Db::postgres(&store), Some(store))
                 }
                 Backend::Sqlite(path) => {
@@ -139,11 +153,18 @@ impl System {
             _ => None,
         };
         let bus: Arc<dyn Bus> = match &nats {
-            Some(client) => Arc::new(JetStreamBus::new(client.clone(), StreamLayout::default())),
+            Some(client) => Arc::new(JetStreamBus::new(client.clone(), config.layout.clone())),
             None => Arc::new(StoreBus::new(Arc::clone(&store))),
         };
         if let (true, Some(pg), Some(client)) = (config.components.relay, &pg, &nats) {
-            let relay = Relay::new(pg.clone(), client.clone(), RelayConfig::default());
+            let relay = Relay::new(
+                pg.clone(),
+                client.clone(),
+                RelayConfig {
+                    layout: config.layout.clone(),
+                    ..RelayConfig::default()
+                },
+            );
             tasks.push(tokio::spawn(relay.run()));
         }
         let mut processors = BTreeMap::new();
@@ -183,6 +204,16 @@ impl System {
             nats,
             tasks,
         })
+    }
+
+    /// The gateway's state over this process: its store, database, and the
+    /// health of the processors, projections and stop switch it runs.
+    pub async fn gateway_state(&self) -> anyhow::Result<AppState> {
+        let mut state = AppState::new(Arc::clone(&self.store), self.db.clone()).await?;
+        state.processors = self.processors.clone();
+        state.projections = self.projections.clone();
+        state.stop = Some(self.stop.clone());
+        Ok(state)
     }
 
     /// Stops every component.
