@@ -1,377 +1,424 @@
-//! `agentos bench e2e`: latency from an append's commit to a processor's
-//! handler (store → relay → JetStream → partitioned pull consumer → handler),
-//! beside the same path without the store and the relay: a raw JetStream
-//! publish, acknowledged, to the same processor runner.
+//! `agentos bench e2e`: the whole system, as the CEO sees it.
 //!
-//! Events are written at a steady rate (one append per millisecond, carrying
-//! `rate / 1000` events) to 64 streams; each event's latency is the time
-//! from its append returning (its commit) to its arrival in the handler.
+//! AgentOS runs in this process exactly as `serve` (PostgreSQL with NATS:
+//! relay, JetStream, the Brain, the projections) or `demo` (SQLite, the
+//! in-process bus) runs it, in scratch space, with the gateway on a local
+//! port. Two measurements, each beside a raw baseline taken in the same run:
+//!
+//! - **Latency** at a steady rate of orders (`--rate`, 200/s by default):
+//!   the time from sending `POST /api/v1/directives` to the plan being in the
+//!   directives read model. The plan's position in the log is read back
+//!   afterwards; the moment it became visible is when the projection's
+//!   committed checkpoint first passed it (followed live). Baseline: the
+//!   same HTTP client posting the same body to a bare axum route that only
+//!   inserts it into a raw table of the same database.
+//! - **Throughput**: orders accepted (`202`) per second with 16 clients in
+//!   closed loops, beside the same clients against the bare route.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use async_nats::jetstream;
-use async_trait::async_trait;
-use commands::processor::{
-    Command, HandlerError, Processor, ProcessorConfig, ProcessorRunner, ProcessorStatus,
-};
-use domain::{EventId, RecordedEvent, StreamId};
-use eventstore::bus::jetstream::{JetStreamBus, StreamLayout};
-use eventstore::bus::Bus;
-use eventstore::postgres::PgStore;
-use eventstore::relay::{Relay, RelayConfig};
-use eventstore::{AppendRequest, EventFilter, EventStore, ExpectedVersion};
-use serde::Serialize;
-use uuid::Uuid;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use domain::{Position, StreamId};
+use eventstore::bus::jetstream::StreamLayout;
+use eventstore::{EventFilter, EventStore};
+use projections::ProjectionStatus;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use super::{bench_metadata, bench_stream, new_events};
+use super::{paced, percentiles, BenchArgs, Figure, Latency, Measured, Scratch};
+use api::gateway::{self, Role};
+use api::system::{Components, System, SystemConfig};
 
-/// Streams written round robin.
-const STREAMS: usize = 64;
+/// Concurrent clients of the throughput run.
+const CLIENTS: usize = 16;
 
-/// Latency percentiles at one rate, ours beside the raw path.
-#[derive(Serialize)]
-pub struct Latency {
-    pub name: String,
-    pub events_per_sec: u64,
-    pub events: usize,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub baseline: &'static str,
-    pub baseline_p50_ms: f64,
-    pub baseline_p99_ms: f64,
-    /// The p99 to stay under, if the rate has one.
-    pub target_p99_ms: Option<f64>,
+/// The p99 from `POST` to the visible plan to stay under at 200 orders/s.
+const TARGET_P99_MS: f64 = 100.0;
+
+/// How long the plans of the latency run may take to appear at most.
+const DRAIN: Duration = Duration::from_secs(60);
+
+/// Orders the rule-based planner turns into plans (one, two and three
+/// tasks), varied by `n` so that no two are alike.
+fn order(n: u64) -> serde_json::Value {
+    let text = match n % 3 {
+        0 => format!("Restock SKU-{} x{} from Acme Corp", 1000 + n, 10 + n % 90),
+        1 => "Audit this month's invoices and pay the approved ones, then forecast cash for Q3"
+            .to_owned(),
+        _ => format!(
+            "Check our stock levels and reorder anything below the reorder point, budget €{}",
+            1000 + n
+        ),
+    };
+    serde_json::json!({ "text": text })
 }
 
-impl Latency {
-    pub fn met(&self) -> bool {
-        self.target_p99_ms.is_none_or(|t| self.p99_ms <= t)
-    }
-}
-
-/// When each event committed and when it reached the handler.
-#[derive(Default)]
-struct Clock {
-    sent: Mutex<HashMap<EventId, Instant>>,
-    arrived: Mutex<HashMap<EventId, Instant>>,
-}
-
-impl Clock {
-    fn sent(&self, ids: impl IntoIterator<Item = EventId>, at: Instant) {
-        if let Ok(mut sent) = self.sent.lock() {
-            sent.extend(ids.into_iter().map(|id| (id, at)));
+pub async fn measure(scratch: &Scratch, args: &BenchArgs) -> anyhow::Result<Measured> {
+    let mut config = match scratch {
+        Scratch::Postgres { url, schema, .. } => {
+            let tag = std::process::id();
+            let mut config = SystemConfig::new(url);
+            config.schema = Some(schema.clone());
+            config.nats_url = Some(args.nats_url.clone());
+            config.layout = StreamLayout {
+                stream: format!("AGENTOS_BENCH_{tag}"),
+                subject_prefix: format!("agentos_bench_{tag}"),
+                ..StreamLayout::default()
+            };
+            config
+        }
+        Scratch::Sqlite { path, .. } => SystemConfig::new(&format!("sqlite://{}", path.display())),
+    };
+    config.components = Components::ALL;
+    let layout = config.layout.clone();
+    let nats = config.nats_url.clone();
+    let system = System::start(config)
+        .await
+        .context("starting AgentOS in scratch space")?;
+    let result = measure_system(&system, scratch, args).await;
+    system.shutdown();
+    if let Some(url) = nats {
+        // The scratch JetStream stream goes with the scratch schema.
+        if let Ok(client) = async_nats::connect(&url).await {
+            let _ = async_nats::jetstream::new(client)
+                .delete_stream(&layout.stream)
+                .await;
         }
     }
+    result
+}
 
-    /// How many of the events sent have arrived, of how many.
-    fn progress(&self) -> (usize, usize) {
-        let (Ok(sent), Ok(arrived)) = (self.sent.lock(), self.arrived.lock()) else {
-            return (0, 0);
-        };
-        let got = sent.keys().filter(|id| arrived.contains_key(id)).count();
-        (got, sent.len())
+async fn measure_system(
+    system: &System,
+    scratch: &Scratch,
+    args: &BenchArgs,
+) -> anyhow::Result<Measured> {
+    let state = system.gateway_state().await?;
+    let token = state
+        .tokens
+        .create(&format!("bench-{}", std::process::id()), Role::Ceo)
+        .await?
+        .secret;
+    let gateway = serve(gateway::router(state)).await?;
+    let raw = serve(raw_router(scratch)).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let target = Target {
+        client,
+        token,
+        ours: format!("http://{}/api/v1/directives", gateway.0),
+        raw: format!("http://{}/raw", raw.0),
+    };
+    let result = async {
+        let projection = system
+            .projections
+            .get(projections::models::directives::NAME)
+            .context("the directives projection is not running")?
+            .clone();
+        let latency = latency(system, &target, projection, args).await?;
+        let ours = throughput(&target, &target.ours, args.seconds).await?;
+        let baseline = throughput(&target, &target.raw, args.seconds).await?;
+        let figure = Figure::new(
+            format!("orders accepted (202) through the API, {CLIENTS} clients"),
+            ours,
+            "raw POST → INSERT of the same body",
+            baseline,
+        );
+        Ok((vec![figure], vec![latency]))
     }
+    .await;
+    gateway.1.abort();
+    raw.1.abort();
+    result
+}
 
-    /// (p50, p99) in milliseconds over the events both sent and arrived.
-    fn percentiles(&self) -> anyhow::Result<(f64, f64, usize)> {
-        let sent = self.sent.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        let arrived = self
-            .arrived
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?;
-        let mut latencies: Vec<f64> = sent
-            .iter()
-            .filter_map(|(id, at)| {
-                arrived
-                    .get(id)
-                    .map(|got| got.saturating_duration_since(*at).as_secs_f64() * 1000.0)
-            })
-            .collect();
+/// Where the orders go.
+#[derive(Clone)]
+struct Target {
+    client: reqwest::Client,
+    token: String,
+    ours: String,
+    raw: String,
+}
+
+impl Target {
+    /// Posts order `n` to `url`; the answer's `directive_id`, if any.
+    async fn post(&self, url: &str, n: u64) -> anyhow::Result<Option<String>> {
+        let response = self
+            .client
+            .post(url)
+            .bearer_auth(&self.token)
+            .json(&order(n))
+            .send()
+            .await?;
         anyhow::ensure!(
-            !latencies.is_empty() && latencies.len() == sent.len(),
-            "only {} of {} events reached the processor within a minute",
-            latencies.len(),
+            response.status() == StatusCode::ACCEPTED,
+            "{url} answered {}: {}",
+            response.status(),
+            response.text().await.unwrap_or_default()
+        );
+        let body: serde_json::Value = response.json().await?;
+        Ok(body["directive_id"].as_str().map(str::to_owned))
+    }
+}
+
+/// Serves a router on a free local port.
+async fn serve(router: Router) -> anyhow::Result<(std::net::SocketAddr, JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            eprintln!("bench server stopped: {error}");
+        }
+    });
+    Ok((address, task))
+}
+
+/// The baseline: a bare route that inserts the body into the scratch
+/// space's raw table and answers `202`.
+fn raw_router(scratch: &Scratch) -> Router {
+    let scratch = Arc::new(match scratch {
+        Scratch::Postgres { store, .. } => RawDb::Postgres(store.pool().clone()),
+        Scratch::Sqlite { store, .. } => RawDb::Sqlite(store.writer().clone()),
+    });
+    Router::new()
+        .route("/raw", post(raw_insert))
+        .with_state(scratch)
+}
+
+enum RawDb {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+async fn raw_insert(
+    State(db): State<Arc<RawDb>>,
+    Json(body): Json<serde_json::Value>,
+) -> Result<(StatusCode, Json<serde_json::Value>), (StatusCode, String)> {
+    let id = uuid::Uuid::now_v7();
+    let payload = body.to_string();
+    let done = match &*db {
+        RawDb::Postgres(pool) => sqlx::query(
+            "INSERT INTO raw_events (stream_id, event_id, payload) VALUES ($1, $2, $3::json)",
+        )
+        .bind(format!("directive-{id}"))
+        .bind(id)
+        .bind(payload)
+        .execute(pool)
+        .await
+        .map(drop),
+        RawDb::Sqlite(pool) => {
+            sqlx::query("INSERT INTO raw_events (stream_id, event_id, payload) VALUES (?, ?, ?)")
+                .bind(format!("directive-{id}"))
+                .bind(id)
+                .bind(payload)
+                .execute(pool)
+                .await
+                .map(drop)
+        }
+    };
+    done.map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "directive_id": id })),
+    ))
+}
+
+/// Orders sent at a steady rate; when each was sent, and the plan's time.
+async fn latency(
+    system: &System,
+    target: &Target,
+    projection: watch::Receiver<ProjectionStatus>,
+    args: &BenchArgs,
+) -> anyhow::Result<Latency> {
+    let rate = args.rate.max(1);
+    let every = Duration::from_secs_f64(1.0 / rate as f64);
+    let visible = follow_checkpoints(projection);
+
+    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let target = Arc::new(target.clone());
+    let url = target.ours.clone();
+    paced(args.seconds, every, |n| {
+        let (target, sent, url) = (Arc::clone(&target), Arc::clone(&sent), url.clone());
+        async move {
+            let at = Instant::now();
+            let id = target.post(&url, n).await?.context("no directive_id")?;
+            sent.lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .insert(id, at);
+            Ok(())
+        }
+    })
+    .await?;
+    let sent = std::mem::take(&mut *sent.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+
+    // Where each order's plan is in the log, once they are all there.
+    let deadline = Instant::now() + DRAIN;
+    let planned = loop {
+        let planned = plan_positions(&*system.store).await?;
+        let missing = sent.keys().filter(|id| !planned.contains_key(*id)).count();
+        if missing == 0 {
+            break planned;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{missing} of {} orders were not planned within {DRAIN:?}",
             sent.len()
         );
-        latencies.sort_by(f64::total_cmp);
-        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
-        Ok((
-            (at(0.50) * 100.0).round() / 100.0,
-            (at(0.99) * 100.0).round() / 100.0,
-            latencies.len(),
-        ))
-    }
-}
-
-/// A processor that only notes when each event arrives.
-struct Probe {
-    clock: Arc<Clock>,
-    category: String,
-}
-
-#[async_trait]
-impl Processor for Probe {
-    fn name(&self) -> &str {
-        "e2e_probe"
-    }
-
-    fn filter(&self) -> EventFilter {
-        EventFilter {
-            categories: vec![self.category.clone()],
-            event_types: Vec::new(),
-        }
-    }
-
-    async fn handle(&self, event: &RecordedEvent) -> Result<Vec<Command>, HandlerError> {
-        let now = Instant::now();
-        if let Ok(mut arrived) = self.clock.arrived.lock() {
-            arrived.insert(event.event_id, now);
-        }
-        Ok(Vec::new())
-    }
-}
-
-pub async fn measure(
-    store: &PgStore,
-    nats_url: &str,
-    seconds: f64,
-) -> anyhow::Result<Vec<Latency>> {
-    let client = async_nats::connect(nats_url)
-        .await
-        .with_context(|| format!("cannot connect to NATS at {nats_url}"))?;
-    let tag = std::process::id();
-    let mut figures = Vec::new();
-    for (rate, target) in [(1_000_u64, Some(50.0)), (5_000, None)] {
-        let layout = |kind: &str| StreamLayout {
-            stream: format!("AGENTOS_E2E_{kind}_{tag}_{rate}"),
-            subject_prefix: format!("agentos_e2e_{kind}_{tag}_{rate}"),
-            ..StreamLayout::default()
-        };
-        let (ours, raw) = (layout("OURS"), layout("RAW"));
-        let result = async {
-            let (p50, p99, events) =
-                through_the_store(store, &client, &ours, rate, seconds).await?;
-            let (raw_p50, raw_p99, _) = raw_publish(store, &client, &raw, rate, seconds).await?;
-            Ok::<_, anyhow::Error>(Latency {
-                name: format!("append commit → processor handler at {rate}/s"),
-                events_per_sec: rate,
-                events,
-                p50_ms: p50,
-                p99_ms: p99,
-                baseline: "raw JetStream publish ack → the same handler",
-                baseline_p50_ms: raw_p50,
-                baseline_p99_ms: raw_p99,
-                target_p99_ms: target,
-            })
-        }
-        .await;
-        let context = jetstream::new(client.clone());
-        for layout in [&ours, &raw] {
-            let _ = context.delete_stream(&layout.stream).await;
-        }
-        figures.push(result?);
-    }
-    Ok(figures)
-}
-
-type Probing = (
-    tokio::task::JoinHandle<()>,
-    tokio::sync::watch::Receiver<ProcessorStatus>,
-);
-
-/// Starts the probe on `layout`'s stream and waits until it reads.
-async fn start_probe(
-    store: &PgStore,
-    client: &async_nats::Client,
-    layout: &StreamLayout,
-    category: &str,
-    clock: &Arc<Clock>,
-) -> anyhow::Result<Probing> {
-    let bus: Arc<dyn Bus> = Arc::new(JetStreamBus::new(client.clone(), layout.clone()));
-    let store: Arc<dyn EventStore> = Arc::new(store.clone());
-    let runner = ProcessorRunner::new(
-        Arc::new(Probe {
-            clock: Arc::clone(clock),
-            category: category.to_owned(),
-        }),
-        bus,
-        store,
-        ProcessorConfig::default(),
-    );
-    let mut status = runner.status();
-    let task = tokio::spawn(runner.run());
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        status.wait_for(|s| s.state == commands::processor::ProcessorState::Running),
-    )
-    .await
-    .context("the processor did not start within 30 s")??;
-    Ok((task, status))
-}
-
-/// Paces `write(tick)` once a millisecond for `seconds`, each call on its own task.
-async fn paced<F, Fut>(seconds: f64, write: F) -> anyhow::Result<()>
-where
-    F: Fn(u64) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
-{
-    let mut ticker = tokio::time::interval(Duration::from_millis(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let ticks = (seconds * 1000.0) as u64;
-    let mut writes = tokio::task::JoinSet::new();
-    for tick in 0..ticks {
-        ticker.tick().await;
-        writes.spawn(write(tick));
-        while let Some(done) = writes.try_join_next() {
-            done??;
-        }
-    }
-    while let Some(done) = writes.join_next().await {
-        done??;
-    }
-    Ok(())
-}
-
-/// After the writing: waits until every event sent arrived (or 60 s
-/// passed), stops the tasks, and gives the latencies.
-async fn finish(
-    clock: &Clock,
-    written: anyhow::Result<()>,
-    tasks: &[tokio::task::JoinHandle<()>],
-) -> anyhow::Result<(f64, f64, usize)> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while written.is_ok() && Instant::now() < deadline {
-        let (got, sent) = clock.progress();
-        if got >= sent {
-            break;
-        }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for task in tasks {
-        task.abort();
-    }
-    written?;
-    clock.percentiles()
-}
-
-async fn through_the_store(
-    store: &PgStore,
-    client: &async_nats::Client,
-    layout: &StreamLayout,
-    rate: u64,
-    seconds: f64,
-) -> anyhow::Result<(f64, f64, usize)> {
-    // A category of its own: the consumer sees none of the other runs' events.
-    let category = format!("e2e_ours_{rate}");
-    let clock = Arc::new(Clock::default());
-    let relay = Relay::new(
-        store.clone(),
-        client.clone(),
-        RelayConfig {
-            name: format!("e2e_{}", layout.stream),
-            layout: layout.clone(),
-            ..RelayConfig::default()
-        },
-    );
-    let relay = tokio::spawn(relay.run());
-    let (probe, status) = start_probe(store, client, layout, &category, &clock).await?;
-    let streams: Arc<Vec<StreamId>> =
-        Arc::new((0..STREAMS).map(|_| bench_stream(&category)).collect());
-    let per_tick = (rate / 1000).max(1) as usize;
-    let shared: Arc<dyn EventStore> = Arc::new(store.clone());
-    let written = paced(seconds, |tick| {
-        let (store, streams, clock) = (
-            Arc::clone(&shared),
-            Arc::clone(&streams),
-            Arc::clone(&clock),
-        );
-        async move {
-            let events = new_events(per_tick, tick);
-            let ids: Vec<EventId> = events.iter().map(|e| e.event_id).collect();
-            store
-                .append(AppendRequest {
-                    stream: streams[tick as usize % STREAMS].clone(),
-                    expected: ExpectedVersion::Any,
-                    events,
-                    metadata: bench_metadata(),
-                })
-                .await?;
-            clock.sent(ids, Instant::now());
-            Ok(())
-        }
-    })
-    .await;
-    let figures = finish(&clock, written, &[relay, probe]).await;
-    figures.with_context(|| format!("processor status: {:?}", *status.borrow()))
-}
-
-async fn raw_publish(
-    store: &PgStore,
-    client: &async_nats::Client,
-    layout: &StreamLayout,
-    rate: u64,
-    seconds: f64,
-) -> anyhow::Result<(f64, f64, usize)> {
-    let category = format!("e2e_raw_{rate}");
-    let context = jetstream::new(client.clone());
-    layout.ensure_stream(&context).await?;
-    // A real recorded event as the template of every message.
-    let template = {
-        let stream = bench_stream(&category);
-        let shared: &dyn EventStore = store;
-        shared
-            .append(AppendRequest {
-                stream: stream.clone(),
-                expected: ExpectedVersion::NoStream,
-                events: new_events(1, 0),
-                metadata: bench_metadata(),
-            })
-            .await?;
-        shared
-            .read_stream(&stream, 1, eventstore::Direction::Forward, 1)
-            .await?
-            .pop()
-            .context("the template event")?
     };
-    let clock = Arc::new(Clock::default());
-    let (probe, _) = start_probe(store, client, layout, &category, &clock).await?;
-    let streams: Arc<Vec<StreamId>> =
-        Arc::new((0..STREAMS).map(|_| bench_stream(&category)).collect());
-    let per_tick = (rate / 1000).max(1);
-    let template = Arc::new(template);
-    let written = paced(seconds, |tick| {
-        let (context, streams, clock, template, layout) = (
-            context.clone(),
-            Arc::clone(&streams),
-            Arc::clone(&clock),
-            Arc::clone(&template),
-            layout.clone(),
+    let last = sent
+        .keys()
+        .filter_map(|id| planned.get(id))
+        .max()
+        .copied()
+        .unwrap_or(Position::START);
+    while visible.time_at(last)?.is_none() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the directives projection did not reach the last plan within {DRAIN:?}"
         );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut ours = Vec::with_capacity(sent.len());
+    for (id, at) in &sent {
+        let position = planned[id];
+        let seen = visible
+            .time_at(position)?
+            .context("a plan the projection has passed")?;
+        ours.push(seen.saturating_duration_since(*at).as_secs_f64() * 1000.0);
+    }
+    let (p50, p99) = percentiles(&mut ours);
+
+    // The baseline at the same rate: the time to a committed raw insert.
+    let times: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let raw = target.raw.clone();
+    paced(args.seconds, every, |n| {
+        let (target, times, raw) = (Arc::clone(&target), Arc::clone(&times), raw.clone());
         async move {
-            let mut acks = Vec::new();
-            let mut ids = Vec::new();
-            for _ in 0..per_tick {
-                let mut event = (*template).clone();
-                event.event_id = EventId::from_uuid(Uuid::now_v7());
-                event.stream_id = streams[tick as usize % STREAMS].clone();
-                ids.push(event.event_id);
-                let message = Relay::message(&event)?;
-                acks.push(
-                    context
-                        .send_publish(layout.subject(&event), message)
-                        .await?,
-                );
-            }
-            for ack in acks {
-                ack.await?;
-            }
-            clock.sent(ids, Instant::now());
+            let at = Instant::now();
+            target.post(&raw, n).await?;
+            let ms = at.elapsed().as_secs_f64() * 1000.0;
+            times
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .push(ms);
             Ok(())
         }
     })
-    .await;
-    finish(&clock, written, &[probe]).await
+    .await?;
+    let mut raw_times =
+        std::mem::take(&mut *times.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+    let (raw_p50, raw_p99) = percentiles(&mut raw_times);
+    Ok(Latency {
+        name: format!("POST order → plan in the read model at {rate}/s"),
+        events_per_sec: rate,
+        events: ours.len(),
+        p50_ms: p50,
+        p99_ms: p99,
+        baseline: "raw POST → INSERT answered, same rate",
+        baseline_p50_ms: raw_p50,
+        baseline_p99_ms: raw_p99,
+        target_p99_ms: (rate >= 200).then_some(TARGET_P99_MS),
+    })
+}
+
+/// The directive id of every `DirectivePlanned` event and its position.
+async fn plan_positions(store: &dyn EventStore) -> anyhow::Result<HashMap<String, Position>> {
+    let filter = EventFilter {
+        categories: vec!["directive".to_owned()],
+        event_types: vec!["DirectivePlanned".to_owned()],
+    };
+    let mut planned = HashMap::new();
+    let mut after = Position::START;
+    loop {
+        let batch = store.read_all(after, 1000, &filter).await?;
+        for event in &batch.events {
+            planned.insert(directive_id(&event.stream_id), event.position);
+        }
+        if batch.next == after || batch.events.is_empty() {
+            return Ok(planned);
+        }
+        after = batch.next;
+    }
+}
+
+fn directive_id(stream: &StreamId) -> String {
+    stream
+        .as_str()
+        .strip_prefix("directive-")
+        .unwrap_or(stream.as_str())
+        .to_owned()
+}
+
+/// The projection's committed checkpoints as they happened.
+struct Checkpoints {
+    seen: Arc<Mutex<Vec<(Position, Instant)>>>,
+    _task: JoinHandle<()>,
+}
+
+impl Checkpoints {
+    /// When the projection first committed past `position`, if it has.
+    fn time_at(&self, position: Position) -> anyhow::Result<Option<Instant>> {
+        let seen = self.seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        // Checkpoints only move forward, and a checkpoint is the position of
+        // the last event applied: the first one at or past the position.
+        let index = seen.partition_point(|(at, _)| *at < position);
+        Ok(seen.get(index).map(|(_, when)| *when))
+    }
+}
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        self._task.abort();
+    }
+}
+
+fn follow_checkpoints(mut status: watch::Receiver<ProjectionStatus>) -> Checkpoints {
+    let seen: Arc<Mutex<Vec<(Position, Instant)>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let task = tokio::spawn(async move {
+        let mut last = status.borrow_and_update().checkpoint;
+        while status.changed().await.is_ok() {
+            let now = Instant::now();
+            let checkpoint = status.borrow_and_update().checkpoint;
+            if checkpoint > last {
+                last = checkpoint;
+                if let Ok(mut seen) = record.lock() {
+                    seen.push((checkpoint, now));
+                }
+            }
+        }
+    });
+    Checkpoints { seen, _task: task }
+}
+
+/// Orders accepted per second by `url` with [`CLIENTS`] closed loops.
+async fn throughput(target: &Target, url: &str, seconds: f64) -> anyhow::Result<f64> {
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..CLIENTS as u64 {
+        let (one, url) = (target.clone(), url.to_owned());
+        clients.spawn(async move {
+            let mut done = 0_u64;
+            while Instant::now() < until {
+                one.post(&url, 1_000_000 * (c + 1) + done).await?;
+                done += 1;
+            }
+            Ok::<_, anyhow::Error>(done)
+        });
+    }
+    let mut total = 0;
+    while let Some(done) = clients.join_next().await {
+        total += done??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
 }

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use uuid::Uuid;
 
+mod bus;
 mod e2e;
 
 /// Which benchmark to run.
@@ -39,6 +40,10 @@ pub enum Which {
     Relay,
     /// Latency from an append's commit to a processor's handler through
     /// the relay and JetStream (PostgreSQL only).
+    Bus,
+    /// The whole system: CEO orders accepted per second through the HTTP
+    /// API, and the time from `POST` to the plan in the directives read
+    /// model (PostgreSQL with NATS, or embedded on SQLite).
     E2e,
 }
 
@@ -57,7 +62,11 @@ pub struct BenchArgs {
     /// Events to read, verify or relay.
     #[arg(long, default_value_t = 200_000)]
     events: u64,
-    /// The NATS server the relay benchmark publishes to (in scratch streams it removes).
+    /// Orders per second for `e2e`'s latency run.
+    #[arg(long, default_value_t = 200)]
+    rate: u64,
+    /// The NATS server the relay, bus and e2e benchmarks publish to (in
+    /// scratch streams they remove); e2e on SQLite uses none.
     #[arg(
         long,
         env = "AGENTOS_NATS_URL",
@@ -122,7 +131,7 @@ struct Output {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     figures: Vec<Figure>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    latencies: Vec<e2e::Latency>,
+    latencies: Vec<Latency>,
 }
 
 /// Runs a benchmark against the database a URL names.
@@ -138,6 +147,7 @@ pub async fn run(url: &str, args: BenchArgs) -> anyhow::Result<()> {
             Which::Read => "read",
             Which::Verify => "verify",
             Which::Relay => "relay",
+            Which::Bus => "bus",
             Which::E2e => "e2e",
         },
         figures,
@@ -155,6 +165,8 @@ fn print_table(output: &Output) {
     println!("agentos bench {} on {}", output.benchmark, output.backend);
     if !output.latencies.is_empty() {
         print_latencies(&output.latencies);
+    }
+    if output.figures.is_empty() {
         return;
     }
     println!(
@@ -175,7 +187,7 @@ fn print_table(output: &Output) {
     }
 }
 
-fn print_latencies(latencies: &[e2e::Latency]) {
+fn print_latencies(latencies: &[Latency]) {
     println!(
         "{:<48} {:>8} {:>8} {:>10} {:>10}  {:<44} {:>8}",
         "figure", "p50 ms", "p99 ms", "base p50", "base p99", "baseline", "target"
@@ -192,20 +204,22 @@ fn print_latencies(latencies: &[e2e::Latency]) {
     }
 }
 
-type Measured = (Vec<Figure>, Vec<e2e::Latency>);
+type Measured = (Vec<Figure>, Vec<Latency>);
 
 async fn measure_all(scratch: &Scratch, args: &BenchArgs) -> anyhow::Result<Measured> {
-    if let Which::E2e = args.which {
-        let Scratch::Postgres { store, .. } = scratch else {
-            anyhow::bail!(
-                "the end-to-end path runs through the relay, which publishes PostgreSQL's log: \
-                 give a postgres:// database URL"
-            );
-        };
-        return Ok((
-            Vec::new(),
-            e2e::measure(store, &args.nats_url, args.seconds).await?,
-        ));
+    match (args.which, scratch) {
+        (Which::Bus, Scratch::Postgres { store, .. }) => {
+            return Ok((
+                Vec::new(),
+                bus::measure(store, &args.nats_url, args.seconds).await?,
+            ));
+        }
+        (Which::Bus, Scratch::Sqlite { .. }) => anyhow::bail!(
+            "the bus path runs through the relay, which publishes PostgreSQL's log: \
+             give a postgres:// database URL"
+        ),
+        (Which::E2e, _) => return e2e::measure(scratch, args).await,
+        _ => {}
     }
     let seconds = args.seconds;
     let store = scratch.store();
@@ -317,9 +331,66 @@ async fn measure_all(scratch: &Scratch, args: &BenchArgs) -> anyhow::Result<Meas
                 "the relay publishes PostgreSQL's log to NATS: give a postgres:// database URL"
             )
         }
-        (Which::E2e, _) => unreachable!("measured above"),
+        (Which::Bus | Which::E2e, _) => unreachable!("measured above"),
     }
     Ok((figures, Vec::new()))
+}
+
+/// Latency percentiles at one rate, ours beside a raw path.
+#[derive(Serialize)]
+pub struct Latency {
+    pub name: String,
+    pub events_per_sec: u64,
+    pub events: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub baseline: &'static str,
+    pub baseline_p50_ms: f64,
+    pub baseline_p99_ms: f64,
+    /// The p99 to stay under, if the rate has one.
+    pub target_p99_ms: Option<f64>,
+}
+
+impl Latency {
+    pub fn met(&self) -> bool {
+        self.target_p99_ms.is_none_or(|t| self.p99_ms <= t)
+    }
+}
+
+/// (p50, p99) of milliseconds, rounded to hundredths; sorts `values`.
+fn percentiles(values: &mut [f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (0.0, 0.0);
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    (
+        (at(0.50) * 100.0).round() / 100.0,
+        (at(0.99) * 100.0).round() / 100.0,
+    )
+}
+
+/// Paces `write(tick)` once per `every` for `seconds`, each call on its own task.
+async fn paced<F, Fut>(seconds: f64, every: Duration, write: F) -> anyhow::Result<()>
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let ticks = (seconds / every.as_secs_f64()) as u64;
+    let mut writes = tokio::task::JoinSet::new();
+    for tick in 0..ticks {
+        ticker.tick().await;
+        writes.spawn(write(tick));
+        while let Some(done) = writes.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = writes.join_next().await {
+        done??;
+    }
+    Ok(())
 }
 
 type Op = Arc<
