@@ -272,6 +272,21 @@ impl Tx {
         Ok(())
     }
 
+    /// Makes this transaction's `CREATE … IF NOT EXISTS` statements wait for
+    /// those of other transactions doing the same (PostgreSQL lets two of them
+    /// race and fails one on its catalog's unique index; SQLite's single
+    /// writer already serialises them). Call it first.
+    pub async fn serialise_ddl(&mut self) -> Result<(), ProjectionError> {
+        if let Tx::Postgres(_) = self {
+            self.execute(
+                "SELECT pg_advisory_xact_lock(1095189335, hashtext(current_schema()))",
+                &[],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Commits.
     pub async fn commit(self) -> Result<(), ProjectionError> {
         match self {

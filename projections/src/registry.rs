@@ -45,6 +45,7 @@ pub(crate) struct Entry {
 /// Creates the registry table if it does not exist.
 pub(crate) async fn ensure(db: &Db) -> Result<(), ProjectionError> {
     let mut tx = db.begin().await?;
+    tx.serialise_ddl().await?;
     tx.execute(CREATE, &[]).await?;
     tx.commit().await
 }

@@ -250,6 +250,7 @@ impl Tokens {
     /// The tokens of `db`, creating their table if needed.
     pub async fn open(db: Db) -> Result<Self, TokenError> {
         let mut tx = db.begin().await?;
+        tx.serialise_ddl().await?;
         tx.execute(CREATE_TABLE, &[]).await?;
         tx.execute(CREATE_INDEX, &[]).await?;
         tx.commit().await?;
