@@ -15,6 +15,7 @@ use domain::{Actor, Aggregate, CommandId, CorrelationId, StreamId};
 use eventstore::{verify, EventStore};
 
 mod bench;
+mod ops;
 
 /// The default event log when no database is configured.
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/agentos.db";
@@ -81,6 +82,19 @@ enum Command {
         #[arg(long, env = "AGENTOS_LISTEN", default_value = "127.0.0.1:8000")]
         listen: String,
     },
+    /// Rebuild a read model from the first event into a new generation
+    /// while the current one serves, then switch over (with a progress bar).
+    Replay {
+        /// The projection: directives or event_log.
+        projection: String,
+    },
+    /// Print one order's whole story from the log, step by step, and verify
+    /// the hash chains of the streams it touched (exit 3 if one is broken).
+    Audit {
+        /// The order's correlation id (the directive's, shown by the API).
+        #[arg(long)]
+        correlation_id: domain::CorrelationId,
+    },
     /// Create, list and revoke the gateway's bearer tokens.
     Token {
         #[command(subcommand)]
@@ -120,9 +134,6 @@ enum TokenAction {
         name: String,
     },
 }
-
-/// The exit code of a broken chain.
-const BROKEN_CHAIN: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -178,6 +189,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             only,
         } => run_serve(&cli.database_url, &listen, nats_url, &only).await,
         Command::Demo { listen } => run_demo(&cli.database_url, &listen).await,
+        Command::Replay { projection } => ops::replay(&cli.database_url, &projection).await,
+        Command::Audit { correlation_id } => ops::audit(&cli.database_url, correlation_id).await,
     }
 }
 
@@ -417,5 +430,5 @@ async fn run_verify(
         "{} of {} streams have a broken hash chain ({} events checked)",
         report.broken_streams, report.streams, report.events
     );
-    Ok(ExitCode::from(BROKEN_CHAIN))
+    Ok(ExitCode::from(ops::BROKEN_CHAIN))
 }
