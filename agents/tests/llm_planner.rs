@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{TimeZone, Utc};
-use domain::planning::{LlmUsage, PlanOutcome};
+use domain::planning::{LlmBudget, LlmUsage, PlanOutcome};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -120,6 +120,7 @@ fn request(text: &str) -> PlanRequest {
             .expect("valid time"),
         spending_limit: None,
         clarification: None,
+        llm_spent: LlmUsage::default(),
     }
 }
 
@@ -262,6 +263,37 @@ async fn garbage_every_time_falls_back_to_the_rules() {
         kinds,
         ["invoice_audit", "payment_run", "cash_flow_forecast"]
     );
+}
+
+#[tokio::test]
+async fn a_spent_budget_stops_the_calls_and_the_rules_answer() {
+    let (url, model) = fake_model(Vec::new(), Some(Reply::Content("not a plan".to_owned()))).await;
+    // Each call costs ONE_CALL: the budget has room for two.
+    let planner = LlmPlanner::new(LlmConfig {
+        budget: LlmBudget {
+            cost_micro_usd: Some(ONE_CALL.cost_micro_usd * 2),
+            tokens: None,
+        },
+        retries: 5,
+        ..config(url)
+    })
+    .expect("planner");
+    let order = "forecast cash for the next 13 weeks";
+    let answer = planner.plan(&request(order)).await.expect("an answer");
+    assert_eq!(answer.planner, LLM_THEN_RULES);
+    assert_eq!(calls(&model), 2, "no call once the budget is spent");
+    assert_eq!(answer.usage, Some(ONE_CALL.plus(ONE_CALL)));
+
+    // An earlier round of the same directive already spent it: no call at all.
+    let earlier = PlanRequest {
+        llm_spent: ONE_CALL.plus(ONE_CALL),
+        ..request(order)
+    };
+    let answer = planner.plan(&earlier).await.expect("an answer");
+    assert_eq!(answer.planner, LLM_THEN_RULES);
+    assert_eq!(calls(&model), 2, "the model was not asked again");
+    assert_eq!(answer.usage, Some(LlmUsage::default()));
+    assert!(matches!(answer.outcome, PlanOutcome::Plan { .. }));
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ use eventstore::{verify, EventStore};
 
 mod bench;
 mod ops;
+mod planner_args;
 
 /// The default event log when no database is configured.
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/agentos.db";
@@ -74,6 +75,8 @@ enum Command {
         /// Only these parts: any of gateway, relay, orchestrator, projections.
         #[arg(long, value_delimiter = ',')]
         only: Vec<Part>,
+        #[command(flatten)]
+        planner: planner_args::PlannerArgs,
     },
     /// Run everything embedded (SQLite, in-process bus) with a demo order,
     /// print the URL and a CEO token, and serve until Ctrl-C.
@@ -81,6 +84,8 @@ enum Command {
         /// Where the gateway listens.
         #[arg(long, env = "AGENTOS_LISTEN", default_value = "127.0.0.1:8000")]
         listen: String,
+        #[command(flatten)]
+        planner: planner_args::PlannerArgs,
     },
     /// Rebuild a read model from the first event into a new generation
     /// while the current one serves, then switch over (with a progress bar).
@@ -187,8 +192,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             nats_url,
             only,
-        } => run_serve(&cli.database_url, &listen, nats_url, &only).await,
-        Command::Demo { listen } => run_demo(&cli.database_url, &listen).await,
+            planner,
+        } => run_serve(&cli.database_url, &listen, nats_url, &only, &planner).await,
+        Command::Demo { listen, planner } => run_demo(&cli.database_url, &listen, &planner).await,
         Command::Replay { projection } => ops::replay(&cli.database_url, &projection).await,
         Command::Audit { correlation_id } => ops::audit(&cli.database_url, correlation_id).await,
     }
@@ -239,10 +245,12 @@ async fn run_serve(
     listen: &str,
     nats_url: Option<String>,
     only: &[Part],
+    planner: &planner_args::PlannerArgs,
 ) -> anyhow::Result<ExitCode> {
     let wants = |part| only.is_empty() || only.contains(&part);
     let mut config = SystemConfig::new(database_url);
     config.nats_url = nats_url;
+    config.planner = planner.planner()?;
     config.components = Components {
         relay: wants(Part::Relay),
         orchestrator: wants(Part::Orchestrator),
@@ -259,14 +267,20 @@ const DEMO_ORDER: &str = "Audit this month's invoices and pay the approved ones 
      then forecast cash for the next 13 weeks";
 
 /// Runs everything embedded, with a CEO token and a first order.
-async fn run_demo(database_url: &str, listen: &str) -> anyhow::Result<ExitCode> {
+async fn run_demo(
+    database_url: &str,
+    listen: &str,
+    planner: &planner_args::PlannerArgs,
+) -> anyhow::Result<ExitCode> {
     if !database_url.starts_with("sqlite:") {
         anyhow::bail!(
             "the demo runs embedded on SQLite; use `agentos serve` for {}",
             eventstore::redact(database_url)
         );
     }
-    let system = System::start(SystemConfig::new(database_url)).await?;
+    let mut config = SystemConfig::new(database_url);
+    config.planner = planner.planner()?;
+    let system = System::start(config).await?;
     let tokens = Tokens::open(system.db.clone()).await?;
     let name = format!("demo-ceo-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
     let token = tokens.create(&name, Role::Ceo).await?;

@@ -35,6 +35,33 @@ pub struct LlmUsage {
     pub cost_micro_usd: u64,
 }
 
+/// The most a directive's model calls may use; `None` caps nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LlmBudget {
+    /// Estimated cost, in millionths of a US dollar.
+    pub cost_micro_usd: Option<u64>,
+    /// Prompt and completion tokens together.
+    pub tokens: Option<u64>,
+}
+
+impl LlmBudget {
+    /// No cap.
+    pub const UNLIMITED: LlmBudget = LlmBudget {
+        cost_micro_usd: None,
+        tokens: None,
+    };
+
+    /// Whether another call may be made after `spent`: only while every cap
+    /// still has room (a call's cost is known only afterwards, so the last
+    /// call may overshoot a cap; none is made after that).
+    pub fn allows_another_call(&self, spent: LlmUsage) -> bool {
+        let tokens = spent.prompt_tokens.saturating_add(spent.completion_tokens);
+        self.cost_micro_usd
+            .is_none_or(|cap| spent.cost_micro_usd < cap)
+            && self.tokens.is_none_or(|cap| tokens < cap)
+    }
+}
+
 impl LlmUsage {
     /// The sum of two usages (saturating).
     pub fn plus(self, other: LlmUsage) -> LlmUsage {
@@ -63,4 +90,50 @@ pub struct PlannerAnswer {
     pub raw_answer: String,
     /// What the model calls cost, summed over retries; `None` without a model.
     pub usage: Option<LlmUsage>,
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use proptest::prelude::*;
+
+    use super::{LlmBudget, LlmUsage};
+
+    fn usage(prompt: u64, completion: u64, cost: u64) -> LlmUsage {
+        LlmUsage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            cost_micro_usd: cost,
+        }
+    }
+
+    #[test]
+    fn calls_stop_once_a_cap_is_reached() {
+        let budget = LlmBudget {
+            cost_micro_usd: Some(1_000),
+            tokens: Some(500),
+        };
+        assert!(budget.allows_another_call(usage(0, 0, 0)));
+        assert!(budget.allows_another_call(usage(200, 299, 999)));
+        assert!(!budget.allows_another_call(usage(200, 300, 0)), "tokens");
+        assert!(!budget.allows_another_call(usage(0, 0, 1_000)), "cost");
+        assert!(LlmBudget::UNLIMITED.allows_another_call(usage(u64::MAX, u64::MAX, u64::MAX)));
+    }
+
+    proptest! {
+        /// Spending more never reopens a budget.
+        #[test]
+        fn spending_more_never_reopens_a_budget(
+            cost_cap in proptest::option::of(0u64..10_000),
+            token_cap in proptest::option::of(0u64..10_000),
+            a in (0u64..6_000, 0u64..6_000, 0u64..12_000),
+            b in (0u64..6_000, 0u64..6_000, 0u64..12_000),
+        ) {
+            let budget = LlmBudget { cost_micro_usd: cost_cap, tokens: token_cap };
+            let first = usage(a.0, a.1, a.2);
+            let more = first.plus(usage(b.0, b.1, b.2));
+            if budget.allows_another_call(more) {
+                prop_assert!(budget.allows_another_call(first));
+            }
+        }
+    }
 }

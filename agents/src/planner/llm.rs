@@ -6,14 +6,15 @@
 //! and parameters by [`check_task`]). An invalid answer, an HTTP error or a
 //! timeout is retried a bounded number of times; after that the rule-based
 //! planner answers instead (recorded as `llm→rules`, with the tokens the
-//! failed calls spent). The API key is never logged.
+//! failed calls spent). So it does, without calling the model, once the
+//! directive's calls have spent its budget. The API key is never logged.
 
 use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::plan::{Plan, PlannedTask};
-use domain::planning::{LlmUsage, PlanOutcome, PlannerAnswer};
+use domain::planning::{LlmBudget, LlmUsage, PlanOutcome, PlannerAnswer};
 use domain::work::{check_task, TaskKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -66,6 +67,9 @@ pub struct LlmConfig {
     pub backoff: Duration,
     /// What tokens cost.
     pub prices: LlmPrices,
+    /// The most one directive's calls may use; once spent, the rule-based
+    /// planner answers without calling the model.
+    pub budget: LlmBudget,
 }
 
 impl LlmConfig {
@@ -80,6 +84,7 @@ impl LlmConfig {
             retries: 2,
             backoff: Duration::from_millis(250),
             prices: LlmPrices::default(),
+            budget: LlmBudget::UNLIMITED,
         }
     }
 }
@@ -223,6 +228,14 @@ impl Planner for LlmPlanner {
         });
         let mut usage = LlmUsage::default();
         for attempt in 0..=self.config.retries {
+            if !self
+                .config
+                .budget
+                .allows_another_call(request.llm_spent.plus(usage))
+            {
+                tracing::warn!(directive = %request.directive_id, attempt, "the directive's model budget is spent; the rule-based planner answers");
+                break;
+            }
             if attempt > 0 {
                 tokio::time::sleep(self.pause(attempt, request)).await;
             }

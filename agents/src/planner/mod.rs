@@ -10,7 +10,7 @@ pub use rules::RulePlanner;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::planning::PlannerAnswer;
+use domain::planning::{LlmUsage, PlannerAnswer};
 use domain::Money;
 use uuid::Uuid;
 
@@ -28,6 +28,9 @@ pub struct PlanRequest {
     pub spending_limit: Option<Money>,
     /// The CEO's answer to an earlier question about this directive.
     pub clarification: Option<String>,
+    /// What this directive's model calls have used so far (earlier
+    /// planning rounds), counted against the planner's budget.
+    pub llm_spent: LlmUsage,
 }
 
 /// Why a planner gave no answer at all (a planner that understands nothing

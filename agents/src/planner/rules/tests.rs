@@ -1,4 +1,5 @@
 use chrono::{TimeZone, Utc};
+use domain::planning::LlmUsage;
 use domain::work::check_task;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -514,6 +515,7 @@ fn a_clarification_completes_the_order() {
             .expect("valid"),
         spending_limit: None,
         clarification: None,
+        llm_spent: LlmUsage::default(),
     };
     let first = RulePlanner::new().answer(&request);
     assert!(matches!(first.outcome, PlanOutcome::Clarify { .. }));
