@@ -33,6 +33,7 @@ use projections::{Db, Projection, ProjectionRunner, ProjectionStatus, RunnerConf
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::clock::ApprovalClock;
 use crate::gateway::AppState;
 
 /// Which parts this process runs.
@@ -179,6 +180,9 @@ impl System {
             .stopped_by(stop.clone());
             processors.insert(agents::brain::NAME.to_owned(), runner.status());
             tasks.push(tokio::spawn(runner.run()));
+            // Lapsed approvals end the tasks that waited for them.
+            let clock = ApprovalClock::new(Arc::clone(&store), db.clone());
+            tasks.push(tokio::spawn(clock.run()));
         }
         let mut projections = BTreeMap::new();
         if config.components.projections {

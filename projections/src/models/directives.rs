@@ -701,6 +701,28 @@ pub async fn list_approvals(
     rows.iter().map(|r| approval_view(r)).collect()
 }
 
+/// Pending approvals whose deadline is at or before `now`, oldest deadline
+/// first: what the clock must expire.
+pub async fn lapsed_approvals(
+    db: &Db,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<ApprovalView>, ProjectionError> {
+    let rows = db
+        .query(
+            &format!(
+                "SELECT {APPROVAL_COLUMNS} FROM {APPROVALS} \
+                 WHERE status = 'pending' AND expires_at <= $1 \
+                 ORDER BY expires_at LIMIT $2"
+            ),
+            // The same fixed-width UTC text the column holds, so that text
+            // order is time order.
+            &[time(now), Value::Int(i64::from(limit.clamp(1, 500)))],
+        )
+        .await?;
+    rows.iter().map(|r| approval_view(r)).collect()
+}
+
 /// One approval, if known.
 pub async fn get_approval(
     db: &Db,
