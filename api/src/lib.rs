@@ -6,6 +6,7 @@
 //! Entry points: [`gateway::router`] and [`gateway::serve`] over a
 //! [`gateway::AppState`]; [`gateway::Tokens`] manages the tokens.
 
+pub mod activity;
 pub mod clock;
 pub mod gateway;
 pub mod system;
