@@ -41,10 +41,13 @@ pub struct LogLine {
     pub fields: BTreeMap<String, String>,
 }
 
+/// Each component's ring of numbered lines.
+type Rings = BTreeMap<String, VecDeque<(u64, LogLine)>>;
+
 /// The recent lines of every component; cheap to clone and share.
 #[derive(Clone, Default)]
 pub struct Activity {
-    lines: Arc<Mutex<BTreeMap<String, VecDeque<(u64, LogLine)>>>>,
+    lines: Arc<Mutex<Rings>>,
     /// Numbers every line, so lines of several components merge in order.
     counter: Arc<Mutex<u64>>,
 }
@@ -92,7 +95,7 @@ impl Activity {
                     .is_ok_and(|level| level <= min_level)
             })
             .collect();
-        picked.sort_by(|a, b| b.0.cmp(&a.0));
+        picked.sort_by_key(|(number, _)| std::cmp::Reverse(*number));
         picked
             .into_iter()
             .take(limit)
