@@ -22,7 +22,7 @@ use domain::directive::{
     Priority,
 };
 use domain::plan::{Plan, PlannedTask};
-use domain::planning::{PlanOutcome, PlannerAnswer};
+use domain::planning::{LlmUsage, PlanOutcome, PlannerAnswer};
 use domain::policy::Policy;
 use domain::task::{Department, Task, TaskCommand, TaskEvent, TaskStatus};
 use domain::{Actor, Aggregate, CommandId, CorrelationId, DomainEvent, Position, StreamId};
@@ -85,7 +85,12 @@ impl Planner for Scripted {
             planner: "scripted".to_owned(),
             model: None,
             prompt_digest: "00".repeat(32),
-            usage: None,
+            // As if a model had answered: each round's usage adds up.
+            usage: Some(LlmUsage {
+                prompt_tokens: 100,
+                completion_tokens: 20,
+                cost_micro_usd: 7,
+            }),
         })
     }
 }
@@ -489,6 +494,15 @@ async fn the_whole_story(db: Db, store: Arc<dyn EventStore>) {
     // Newest first: the answered question's directive is planned, its tasks
     // waiting for a department.
     assert_eq!(listed[0].text, "audit which invoices?");
+    assert_eq!(
+        (listed[0].llm_tokens, listed[0].llm_cost_micro_usd),
+        (240, 14),
+        "the question's round and the plan's, summed"
+    );
+    assert_eq!(
+        (listed[2].llm_tokens, listed[2].llm_cost_micro_usd),
+        (120, 7)
+    );
     let view = directives::get_directive(&db, completed)
         .await
         .expect("get")

@@ -55,8 +55,9 @@ impl Projection for Directives {
         NAME
     }
 
+    /// 2: a directive's model usage is the sum over its planning rounds.
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn filter(&self) -> EventFilter {
@@ -161,19 +162,37 @@ async fn set(
     Ok(())
 }
 
-/// The planner's columns: who planned and what the model calls cost.
-fn planning_columns(planning: PlanningRecord) -> Vec<(&'static str, Value)> {
-    let usage = planning.usage.unwrap_or_default();
+/// The planner's columns: who planned last.
+fn planning_columns(planning: &PlanningRecord) -> Vec<(&'static str, Value)> {
     vec![
-        ("planner", Value::from(planning.planner)),
-        ("model", Value::from(planning.model)),
-        ("prompt_digest", Value::from(planning.prompt_digest)),
-        (
-            "llm_tokens",
-            int(usage.prompt_tokens.saturating_add(usage.completion_tokens)),
-        ),
-        ("llm_cost_micro_usd", int(usage.cost_micro_usd)),
+        ("planner", Value::from(planning.planner.clone())),
+        ("model", Value::from(planning.model.clone())),
+        ("prompt_digest", Value::from(planning.prompt_digest.clone())),
     ]
+}
+
+/// Adds a planning round's model usage to the directive's totals (a
+/// directive is planned again after each clarification).
+async fn add_usage(
+    tx: &mut Tx,
+    list: &str,
+    directive_id: &Value,
+    planning: &PlanningRecord,
+) -> Result<(), ProjectionError> {
+    let usage = planning.usage.unwrap_or_default();
+    tx.execute(
+        &format!(
+            "UPDATE {list} SET llm_tokens = llm_tokens + $2, \
+             llm_cost_micro_usd = llm_cost_micro_usd + $3 WHERE directive_id = $1"
+        ),
+        &[
+            directive_id.clone(),
+            int(usage.prompt_tokens.saturating_add(usage.completion_tokens)),
+            int(usage.cost_micro_usd),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 async fn directive(
@@ -220,7 +239,8 @@ async fn directive(
                     ("status", Value::from("in_progress")),
                     ("question", Value::Null),
                 ];
-                columns.extend(planning_columns(planned.planning));
+                columns.extend(planning_columns(&planned.planning));
+                add_usage(tx, list, &directive_id, &planned.planning).await?;
                 columns
             }
             DirectiveEvent::ClarificationRequested(asked) => {
@@ -228,7 +248,8 @@ async fn directive(
                     ("status", Value::from("awaiting_clarification")),
                     ("question", Value::from(asked.question)),
                 ];
-                columns.extend(planning_columns(asked.planning));
+                columns.extend(planning_columns(&asked.planning));
+                add_usage(tx, list, &directive_id, &asked.planning).await?;
                 columns
             }
             DirectiveEvent::ClarificationAnswered(_) => vec![("status", Value::from("planning"))],
