@@ -3,10 +3,14 @@
 //! The embedded default (SQLite, no NATS) runs its processors on this bus;
 //! it works over any [`EventStore`]. Each consumer is a [`Subscription`]
 //! from its stored checkpoint, handing out one delivery at a time: the next
-//! event comes only after the last one is acknowledged (its checkpoint is then
-//! saved) or, after a retry's pause, the same event comes again. A process
-//! that dies with a delivery unsettled delivers it again on restart, as
-//! JetStream would. The attempt count starts again at 1 after a restart.
+//! event comes only after the last one is acknowledged or, after a retry's
+//! pause, the same event comes again. Acknowledged positions are saved by a
+//! task of the consumer's own, at most every [`SAVE_EVERY`] (and soon after
+//! the last one), so that a handler's commits are not each followed by a
+//! checkpoint commit. A process that dies delivers again what it handled
+//! since the last save (as JetStream redelivers what it had not seen
+//! acknowledged): processors are idempotent by their derived command ids.
+//! The attempt count starts again at 1 after a restart.
 //! The events still waiting (the lag) are counted at most once a second.
 
 use std::sync::Arc;
@@ -14,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use domain::{Position, RecordedEvent};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::{Bus, BusError, Consumer, ConsumerSpec, Delivery, Outcome, Settle};
 use crate::{EventFilter, EventStore, Subscription};
@@ -39,9 +43,15 @@ impl Bus for StoreBus {
             return Err(BusError::Config("a consumer needs a name".to_owned()));
         }
         let checkpoint = self.store.consumer_checkpoint(&spec.name).await?;
+        let (acked, saved) = watch::channel(checkpoint);
+        tokio::spawn(save_checkpoints(
+            Arc::clone(&self.store),
+            spec.name.clone(),
+            saved,
+        ));
         Ok(Box::new(StoreConsumer {
             store: Arc::clone(&self.store),
-            name: spec.name.clone(),
+            acked,
             events: Subscription::new(Arc::clone(&self.store), checkpoint, spec.filter.clone()),
             filter: spec.filter.clone(),
             unsettled: None,
@@ -75,12 +85,48 @@ enum Settling {
 
 struct StoreConsumer {
     store: Arc<dyn EventStore>,
-    name: String,
+    /// The position every acknowledged event is behind; the saver stores it.
+    acked: watch::Sender<Position>,
     events: Subscription,
     filter: EventFilter,
     unsettled: Option<Unsettled>,
     /// The events waiting after the last one handed out, and when that was counted.
     pending: Option<(u64, Instant)>,
+}
+
+/// How often a consumer's checkpoint is saved at most.
+pub const SAVE_EVERY: Duration = Duration::from_millis(100);
+
+/// Saves a consumer's acknowledged position when it moves, at most every
+/// [`SAVE_EVERY`]; a failed save is retried. Once the consumer is gone it
+/// saves the last position and ends (giving up after a few failures).
+async fn save_checkpoints(
+    store: Arc<dyn EventStore>,
+    name: String,
+    mut acked: watch::Receiver<Position>,
+) {
+    let mut saved = *acked.borrow_and_update();
+    let mut closed = false;
+    let mut failures_after_close = 0;
+    loop {
+        if !closed && saved == *acked.borrow() && acked.changed().await.is_err() {
+            closed = true;
+        }
+        let at = *acked.borrow_and_update();
+        if at != saved {
+            match store.save_consumer_checkpoint(&name, at).await {
+                Ok(()) => saved = at,
+                Err(error) => {
+                    tracing::warn!(consumer = %name, %error, "cannot save the checkpoint; retrying");
+                    failures_after_close += usize::from(closed);
+                }
+            }
+        }
+        if closed && (at == saved || failures_after_close > 10) {
+            return;
+        }
+        tokio::time::sleep(SAVE_EVERY).await;
+    }
 }
 
 /// How often a consumer counts the events still waiting for it.
@@ -131,9 +177,7 @@ impl Consumer for StoreConsumer {
                     return Ok(self.deliver(event, attempt, resume));
                 }
                 Settling::Acked => {
-                    self.store
-                        .save_consumer_checkpoint(&self.name, unsettled.resume)
-                        .await?;
+                    self.acked.send_replace(unsettled.resume);
                     self.unsettled = None;
                 }
             }
