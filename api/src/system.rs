@@ -210,13 +210,15 @@ impl System {
         })
     }
 
-    /// The gateway's state over this process: its store, database, and the
-    /// health of the processors, projections and stop switch it runs.
+    /// The gateway's state over this process: its store, database, NATS
+    /// connection, and the health of the processors, projections and stop
+    /// switch it runs.
     pub async fn gateway_state(&self) -> anyhow::Result<AppState> {
         let mut state = AppState::new(Arc::clone(&self.store), self.db.clone()).await?;
         state.processors = self.processors.clone();
         state.projections = self.projections.clone();
         state.stop = Some(self.stop.clone());
+        state.nats = self.nats.clone();
         Ok(state)
     }
 

@@ -1,29 +1,35 @@
 //! `GET /api/v1/audit/verify`: the hash chains of every stream, or of one.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use domain::{EventId, Position, StreamId};
 use eventstore::verify;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::{PositionShape, StreamIdShape};
 use super::{ApiError, ApiQuery, AppState, Principal, Role};
 
 /// The audit routes.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/audit/verify", get(verify_chains))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(verify_chains))
 }
 
 /// `?stream=` limits the check to one stream.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct VerifyParams {
+    /// Check only this stream (`<category>-<id>`).
     stream: Option<String>,
 }
 
 /// What a verification found.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct VerifyReport {
+    /// Whether every chain checked is intact.
     intact: bool,
     streams: u64,
     events: u64,
@@ -33,17 +39,36 @@ struct VerifyReport {
 }
 
 /// A stream's first broken link.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BrokenLink)]
 struct BrokenView {
+    #[schema(value_type = StreamIdShape)]
     stream_id: StreamId,
     version: u64,
+    #[schema(value_type = Option<uuid::Uuid>)]
     event_id: Option<EventId>,
+    #[schema(value_type = Option<PositionShape>)]
     position: Option<Position>,
+    /// What is wrong, as a code.
     problem: String,
+    /// What is wrong, for a person.
     description: String,
 }
 
-/// Walks the chains (auditor, ceo); 404 for a stream that does not exist.
+/// Verifies hash chains.
+///
+/// Walks the hash chains of every stream, or of one. Roles: auditor, ceo.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/verify",
+    tag = "audit",
+    params(VerifyParams),
+    responses(
+        (status = 200, description = "What the walk found", body = VerifyReport),
+        (status = 404, description = "No such stream (`not_found`)",
+            body = super::problem::Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn verify_chains(
     State(state): State<AppState>,
     principal: Principal,

@@ -5,10 +5,10 @@
 //! global position of the last event written (`checkpoint`): a read that
 //! passes it as `min_checkpoint` sees the write.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use commands::processor::derived_id;
 use commands::{Envelope, Handled};
@@ -18,27 +18,43 @@ use domain::directive::{
     CancelDirective, Directive, DirectiveCommand, Intervention, IssueDirective, Priority,
 };
 use domain::{Actor, Aggregate, CommandId, CorrelationId, Money, Position, StreamId};
-use projections::models::directives::{self as model, DirectiveQuery};
+use projections::models::directives::{
+    self as model, ApprovalView, DirectiveQuery, DirectiveSummary, TaskView,
+};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::{Principal, Role};
 use super::extract::{ApiJson, ApiQuery};
-use super::problem::ApiError;
+use super::health::{processor_state, projection_lag_seconds, projection_state};
+use super::metrics::CommandOutcome;
+use super::openapi::{
+    ApprovalShape, DecisionShape, DirectiveShape, MoneyShape, PositionShape, PriorityShape,
+    TaskShape,
+};
+use super::problem::{ApiError, Problem};
 use super::{AppState, Consistency};
 
 /// The routes.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/directives", post(issue).get(list))
-        .route("/api/v1/directives/{id}", get(show))
-        .route("/api/v1/directives/{id}/{action}", post(intervene))
-        .route("/api/v1/tasks", get(tasks))
-        .route("/api/v1/approvals", get(approvals))
-        .route("/api/v1/approvals/{id}", post(decide))
-        .route("/api/v1/control/stop", post(engage_stop).delete(lift_stop))
-        .route("/api/v1/agents", get(agents))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(issue, list))
+        .routes(routes!(show))
+        .routes(routes!(intervene))
+        .routes(routes!(tasks))
+        .routes(routes!(approvals))
+        .routes(routes!(decide))
+        .routes(routes!(engage_stop, lift_stop))
+        .routes(routes!(agents))
+}
+
+/// A path's segment as given, or a problem naming it.
+fn path_segments<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    path.map(|Path(segments)| segments)
+        .map_err(|e| ApiError::invalid_field("path", e.body_text()))
 }
 
 /// Lets any role read the directives read model once it holds `min`
@@ -53,11 +69,16 @@ async fn readable(
 }
 
 /// What a write answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Accepted {
+    /// The directive written to (directive writes only).
     #[serde(skip_serializing_if = "Option::is_none")]
     directive_id: Option<Uuid>,
+    /// The global position of the last event written (`null` when nothing
+    /// was): pass it as `min_checkpoint` to read the write.
+    #[schema(value_type = Option<PositionShape>)]
     checkpoint: Option<String>,
+    /// Whether this was a resubmission that wrote nothing new.
     duplicate: bool,
 }
 
@@ -92,26 +113,54 @@ async fn send<A: Aggregate>(
         causation_id: None,
         actor: actor(principal)?,
     };
-    state
-        .handler
-        .handle::<A>(envelope)
-        .await
-        .map_err(ApiError::from)
+    let handled = state.handler.handle::<A>(envelope).await;
+    let (outcome, events) = match &handled {
+        Ok(h) if h.duplicate => (CommandOutcome::Duplicate, 0),
+        Ok(h) => (CommandOutcome::Accepted, h.events),
+        Err(commands::HandleError::Rejected(_)) => (CommandOutcome::Rejected, 0),
+        Err(_) => (CommandOutcome::Failed, 0),
+    };
+    state.metrics.record_command(A::CATEGORY, outcome, events);
+    handled.map_err(ApiError::from)
 }
 
-/// `POST /api/v1/directives`.
-#[derive(Debug, Deserialize)]
+/// A new directive.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewDirective {
+    /// The order, in the CEO's words.
+    #[schema(example = "Order 500 units of SKU-42 from the cheapest supplier by Friday")]
     text: String,
+    /// How urgent (default `normal`).
     #[serde(default)]
+    #[schema(value_type = PriorityShape)]
     priority: Priority,
+    /// When it must be done (RFC 3339).
     #[serde(default)]
     deadline: Option<DateTime<Utc>>,
+    /// The most it may spend.
     #[serde(default)]
+    #[schema(value_type = Option<MoneyShape>)]
     spending_limit: Option<Money>,
 }
 
+/// Issues a directive.
+///
+/// The same `Idempotency-Key` from the same person names the same
+/// directive: a resubmission writes nothing new. Roles: ceo.
+#[utoipa::path(
+    post,
+    path = "/api/v1/directives",
+    tag = "directives",
+    request_body = NewDirective,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1-200 visible ASCII characters; a resubmission with the same key writes nothing new")),
+    responses(
+        (status = 202, description = "Issued; the orchestrator plans it", body = Accepted),
+        (status = 409, description = "A rule refused it, or the key was used for another request",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn issue(
     State(state): State<AppState>,
     principal: Principal,
@@ -161,13 +210,29 @@ async fn issue(
     Ok(accepted(Some(directive_id), &handled))
 }
 
-#[derive(Debug, Deserialize)]
+/// The filters and page of the directives list.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only directives in this status.
     status: Option<String>,
+    /// Where the previous page's `next_cursor` said to go on.
     cursor: Option<String>,
+    /// Directives per page, 1-500 (default 50).
     limit: Option<u32>,
+    /// Wait (up to 2 s) until the read model holds this position.
+    #[param(value_type = Option<String>, example = "1042:0")]
     min_checkpoint: Option<Position>,
+}
+
+/// A page of directives, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+struct DirectivesPage {
+    #[schema(value_type = Vec<DirectiveShape>)]
+    directives: Vec<DirectiveSummary>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
 }
 
 fn encode_cursor(order: (i64, i64)) -> String {
@@ -181,11 +246,21 @@ fn decode_cursor(cursor: &str) -> Result<(i64, i64), ApiError> {
         .ok_or_else(|| ApiError::invalid_field("cursor", "not a cursor this API gave out"))
 }
 
+/// Lists directives.
+///
+/// The directives read model, newest first. Roles: all.
+#[utoipa::path(
+    get,
+    path = "/api/v1/directives",
+    tag = "directives",
+    params(ListQuery),
+    responses((status = 200, description = "A page of directives", body = DirectivesPage)),
+)]
 async fn list(
     State(state): State<AppState>,
     principal: Principal,
     query: ApiQuery<ListQuery>,
-) -> Result<(Consistency, Json<Value>), ApiError> {
+) -> Result<(Consistency, Json<DirectivesPage>), ApiError> {
     let query = query.0;
     let consistency = readable(&state, &principal, query.min_checkpoint).await?;
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
@@ -203,14 +278,47 @@ async fn list(
         .flatten();
     Ok((
         consistency,
-        Json(json!({ "directives": page, "next_cursor": next })),
+        Json(DirectivesPage {
+            directives: page,
+            next_cursor: next,
+        }),
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// Read-your-writes.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ReadQuery {
+    /// Wait (up to 2 s) until the read model holds this position.
+    #[param(value_type = Option<String>, example = "1042:0")]
     min_checkpoint: Option<Position>,
+}
+
+/// A directive with its plan and tasks.
+#[derive(Debug, Serialize, ToSchema)]
+struct DirectiveDetail {
+    #[serde(flatten)]
+    #[schema(value_type = DirectiveShape)]
+    directive: DirectiveSummary,
+    /// The plan as recorded (`null` until planned).
+    plan: Option<PlanView>,
+    /// Its tasks.
+    #[schema(value_type = Vec<TaskShape>)]
+    tasks: Vec<TaskView>,
+}
+
+/// A directive's plan as recorded.
+#[derive(Debug, Serialize, ToSchema)]
+struct PlanView {
+    /// Which planner planned it.
+    planner: String,
+    /// The model, if one answered.
+    model: Option<String>,
+    /// The digest of the planner's prompt.
+    prompt_digest: Option<String>,
+    /// The keys of its tasks.
+    tasks: Vec<String>,
 }
 
 fn parse_id(id: &str, what: &str) -> Result<Uuid, ApiError> {
@@ -218,51 +326,88 @@ fn parse_id(id: &str, what: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::not_found(format!("no {what} {id:?}: ids are UUIDs")))
 }
 
+/// Shows a directive.
+///
+/// One directive with its plan and tasks. Roles: all.
+#[utoipa::path(
+    get,
+    path = "/api/v1/directives/{id}",
+    tag = "directives",
+    params(("id" = Uuid, Path, description = "The directive"), ReadQuery),
+    responses(
+        (status = 200, description = "The directive", body = DirectiveDetail),
+        (status = 404, description = "No such directive (`not_found`)",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     query: ApiQuery<ReadQuery>,
-) -> Result<(Consistency, Json<Value>), ApiError> {
+) -> Result<(Consistency, Json<DirectiveDetail>), ApiError> {
     let consistency = readable(&state, &principal, query.0.min_checkpoint).await?;
-    let id = parse_id(&id, "directive")?;
+    let id = parse_id(&path_segments(id)?, "directive")?;
     let directive = model::get_directive(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no directive {id}")))?;
     let tasks = model::tasks_of(&state.db, id).await?;
-    let mut body = serde_json::to_value(&directive).map_err(|e| ApiError::internal(&e))?;
-    if let Some(object) = body.as_object_mut() {
-        // The plan as recorded: who planned it and its tasks (in `tasks`).
-        let plan = directive.planner.as_ref().map(|planner| {
-            json!({
-                "planner": planner,
-                "model": directive.model,
-                "prompt_digest": directive.prompt_digest,
-                "tasks": tasks.iter().map(|t| &t.key).collect::<Vec<_>>(),
-            })
-        });
-        object.insert("plan".to_owned(), json!(plan));
-        object.insert("tasks".to_owned(), json!(tasks));
-    }
-    Ok((consistency, Json(body)))
+    // The plan as recorded: who planned it and its tasks (in `tasks`).
+    let plan = directive.planner.as_ref().map(|planner| PlanView {
+        planner: planner.clone(),
+        model: directive.model.clone(),
+        prompt_digest: directive.prompt_digest.clone(),
+        tasks: tasks.iter().map(|t| t.key.clone()).collect(),
+    });
+    Ok((
+        consistency,
+        Json(DirectiveDetail {
+            directive,
+            plan,
+            tasks,
+        }),
+    ))
 }
 
-/// `POST /api/v1/directives/{id}/{cancel|pause|resume|answer}`.
-#[derive(Debug, Deserialize)]
+/// A person stepping in.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InterventionBody {
-    /// The reason (or, to answer, the answer).
+    /// The reason (or, to answer, the answer); also accepted as `reason`
+    /// or `answer`.
     #[serde(alias = "reason", alias = "answer")]
     text: String,
 }
 
+/// Steps in on a directive.
+///
+/// Cancels, pauses or resumes a directive, or answers the planner's
+/// question. Roles: ceo.
+#[utoipa::path(
+    post,
+    path = "/api/v1/directives/{id}/{action}",
+    tag = "directives",
+    request_body = InterventionBody,
+    params(
+        ("id" = Uuid, Path, description = "The directive"),
+        ("action" = String, Path, description = "`cancel`, `pause`, `resume` or `answer`", example = "pause"),
+    ),
+    responses(
+        (status = 202, description = "Done", body = Accepted),
+        (status = 404, description = "No such action (`not_found`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The directive's state refuses it (its rule's code)",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn intervene(
     State(state): State<AppState>,
     principal: Principal,
-    Path((id, action)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     body: ApiJson<InterventionBody>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     principal.require(&[Role::Ceo])?;
+    let (id, action) = path_segments(path)?;
     let id = parse_id(&id, "directive")?;
     let by = actor(&principal)?;
     let (text, at) = (body.0.text, Utc::now());
@@ -291,20 +436,44 @@ async fn intervene(
     Ok(accepted(Some(id), &handled))
 }
 
-#[derive(Debug, Deserialize)]
+/// The filters of the tasks list.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct TaskQuery {
+    /// Only this department's tasks.
     department: Option<String>,
+    /// Only tasks in this status.
     status: Option<String>,
+    /// At most this many (default 100).
     limit: Option<u32>,
+    /// Wait (up to 2 s) until the read model holds this position.
+    #[param(value_type = Option<String>, example = "1042:0")]
     min_checkpoint: Option<Position>,
 }
 
+/// Tasks.
+#[derive(Debug, Serialize, ToSchema)]
+struct TaskList {
+    #[schema(value_type = Vec<TaskShape>)]
+    tasks: Vec<TaskView>,
+}
+
+/// Lists tasks.
+///
+/// The tasks of every directive. Roles: all.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tasks",
+    tag = "directives",
+    params(TaskQuery),
+    responses((status = 200, description = "The tasks", body = TaskList)),
+)]
 async fn tasks(
     State(state): State<AppState>,
     principal: Principal,
     query: ApiQuery<TaskQuery>,
-) -> Result<(Consistency, Json<Value>), ApiError> {
+) -> Result<(Consistency, Json<TaskList>), ApiError> {
     let query = query.0;
     let consistency = readable(&state, &principal, query.min_checkpoint).await?;
     let tasks = model::list_tasks(
@@ -314,22 +483,45 @@ async fn tasks(
         query.limit.unwrap_or(100),
     )
     .await?;
-    Ok((consistency, Json(json!({ "tasks": tasks }))))
+    Ok((consistency, Json(TaskList { tasks })))
 }
 
-#[derive(Debug, Deserialize)]
+/// The filters of the approvals inbox.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ApprovalQuery {
+    /// Only approvals in this status (`pending`, `granted`, `rejected`, `expired`).
     status: Option<String>,
+    /// At most this many (default 100).
     limit: Option<u32>,
+    /// Wait (up to 2 s) until the read model holds this position.
+    #[param(value_type = Option<String>, example = "1042:0")]
     min_checkpoint: Option<Position>,
 }
 
+/// Approvals.
+#[derive(Debug, Serialize, ToSchema)]
+struct ApprovalList {
+    #[schema(value_type = Vec<ApprovalShape>)]
+    approvals: Vec<ApprovalView>,
+}
+
+/// The approvals inbox.
+///
+/// Roles: all.
+#[utoipa::path(
+    get,
+    path = "/api/v1/approvals",
+    tag = "directives",
+    params(ApprovalQuery),
+    responses((status = 200, description = "The approvals", body = ApprovalList)),
+)]
 async fn approvals(
     State(state): State<AppState>,
     principal: Principal,
     query: ApiQuery<ApprovalQuery>,
-) -> Result<(Consistency, Json<Value>), ApiError> {
+) -> Result<(Consistency, Json<ApprovalList>), ApiError> {
     let query = query.0;
     let consistency = readable(&state, &principal, query.min_checkpoint).await?;
     let approvals = model::list_approvals(
@@ -338,26 +530,44 @@ async fn approvals(
         query.limit.unwrap_or(100),
     )
     .await?;
-    Ok((consistency, Json(json!({ "approvals": approvals }))))
+    Ok((consistency, Json(ApprovalList { approvals })))
 }
 
-/// `POST /api/v1/approvals/{id}`.
-#[derive(Debug, Deserialize)]
+/// A decision on an approval.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DecisionBody {
+    /// `approve` or `reject`.
+    #[schema(value_type = DecisionShape)]
     decision: Decision,
+    /// Why (may be empty).
     #[serde(default)]
     reason: String,
 }
 
+/// Decides on an approval.
+///
+/// Approves or rejects a pending approval. Roles: ceo.
+#[utoipa::path(
+    post,
+    path = "/api/v1/approvals/{id}",
+    tag = "directives",
+    request_body = DecisionBody,
+    params(("id" = Uuid, Path, description = "The approval")),
+    responses(
+        (status = 202, description = "Decided", body = Accepted),
+        (status = 409, description = "It is not pending (its rule's code)",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn decide(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: ApiJson<DecisionBody>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     principal.require(&[Role::Ceo])?;
-    let id = parse_id(&id, "approval")?;
+    let id = parse_id(&path_segments(id)?, "approval")?;
     let body = body.0;
     let handled = send::<Approval>(
         &state,
@@ -375,9 +585,11 @@ async fn decide(
     Ok(accepted(None, &handled))
 }
 
-#[derive(Debug, Deserialize)]
+/// Why the stop switch is flipped.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StopBody {
+    /// Why.
     reason: String,
 }
 
@@ -402,6 +614,16 @@ async fn flip(
     Ok(accepted(None, &handled))
 }
 
+/// Engages the stop switch.
+///
+/// Processors take no new event until it is lifted. Roles: ceo, operator.
+#[utoipa::path(
+    post,
+    path = "/api/v1/control/stop",
+    tag = "control",
+    request_body = StopBody,
+    responses((status = 202, description = "Engaged", body = Accepted)),
+)]
 async fn engage_stop(
     State(state): State<AppState>,
     principal: Principal,
@@ -410,6 +632,16 @@ async fn engage_stop(
     flip(&state, &principal, true, body.0.reason).await
 }
 
+/// Lifts the stop switch.
+///
+/// Processors take events again. Roles: ceo, operator.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/control/stop",
+    tag = "control",
+    request_body = StopBody,
+    responses((status = 202, description = "Lifted", body = Accepted)),
+)]
 async fn lift_stop(
     State(state): State<AppState>,
     principal: Principal,
@@ -418,54 +650,127 @@ async fn lift_stop(
     flip(&state, &principal, false, body.0.reason).await
 }
 
-/// `GET /api/v1/agents`: each processor's and projection's health.
+/// The health of the processors and projections this process runs.
+#[derive(Debug, Serialize, ToSchema)]
+struct AgentsReport {
+    /// Whether the stop switch is engaged (`null` when this process does
+    /// not follow it).
+    stop_engaged: Option<bool>,
+    processors: Vec<ProcessorHealth>,
+    projections: Vec<ProjectionHealth>,
+}
+
+/// A processor's health.
+#[derive(Debug, Serialize, ToSchema)]
+struct ProcessorHealth {
+    name: String,
+    /// `starting`, `running`, `retrying`, `halted` (by the stop switch) or `stopped`.
+    state: &'static str,
+    /// Whether the stop switch holds it.
+    halted: bool,
+    /// Events handled (dead letters included).
+    handled: u64,
+    /// Commands sent.
+    commands: u64,
+    /// Deliveries failed and retried.
+    retried: u64,
+    /// Events given up on.
+    dead_lettered: u64,
+    /// The last event handled.
+    #[schema(value_type = Option<PositionShape>)]
+    last_position: Option<String>,
+    /// Events waiting behind it, when the bus knows.
+    lag_events: Option<u64>,
+    /// How long after it was recorded the last event was handled.
+    lag_seconds: f64,
+    /// The last failure.
+    last_error: Option<String>,
+}
+
+/// A projection's health.
+#[derive(Debug, Serialize, ToSchema)]
+struct ProjectionHealth {
+    name: String,
+    /// `starting`, `catching_up`, `live`, `retrying`, `outdated` or `stopped`.
+    state: &'static str,
+    /// The projection's version this runner runs.
+    version: u32,
+    /// Every event up to it is in the views.
+    #[schema(value_type = PositionShape)]
+    checkpoint: String,
+    /// Events applied by this runner.
+    applied: u64,
+    /// Failures retried.
+    failures: u64,
+    /// Events after the checkpoint, as last counted.
+    lag_events: u64,
+    /// Age of the oldest event not yet applied (0 when caught up).
+    lag_seconds: f64,
+    /// The generation being rebuilt, if any.
+    rebuilding: Option<i64>,
+    /// The last failure.
+    last_error: Option<String>,
+}
+
+/// The agents' health.
+///
+/// Each processor's and projection's state, progress and lag in this
+/// process, and the stop switch. Roles: ceo, operator, auditor.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents",
+    tag = "control",
+    responses((status = 200, description = "Their health", body = AgentsReport)),
+)]
 async fn agents(
     State(state): State<AppState>,
     principal: Principal,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentsReport>, ApiError> {
     principal.require(&[Role::Ceo, Role::Operator, Role::Auditor])?;
-    let processors: Vec<Value> = state
+    let processors = state
         .processors
         .iter()
         .map(|(name, status)| {
+            let state = processor_state(status);
             let s = status.borrow().clone();
-            json!({
-                "name": name,
-                "state": format!("{:?}", s.state).to_lowercase(),
-                "halted": s.halted,
-                "handled": s.handled,
-                "commands": s.commands,
-                "retried": s.retried,
-                "dead_lettered": s.dead_lettered,
-                "last_position": s.last_position.map(|p| p.to_string()),
-                "lag_events": s.lag_events,
-                "lag_seconds": s.lag_seconds,
-                "last_error": s.last_error,
-            })
+            ProcessorHealth {
+                name: name.clone(),
+                state,
+                halted: s.halted,
+                handled: s.handled,
+                commands: s.commands,
+                retried: s.retried,
+                dead_lettered: s.dead_lettered,
+                last_position: s.last_position.map(|p| p.to_string()),
+                lag_events: s.lag_events,
+                lag_seconds: s.lag_seconds,
+                last_error: s.last_error,
+            }
         })
         .collect();
-    let projections: Vec<Value> = state
+    let projections = state
         .projections
         .iter()
         .map(|(name, status)| {
+            let state = projection_state(status);
             let s = status.borrow().clone();
-            json!({
-                "name": name,
-                "state": format!("{:?}", s.state).to_lowercase(),
-                "version": s.version,
-                "checkpoint": s.checkpoint.to_string(),
-                "applied": s.applied,
-                "failures": s.failures,
-                "lag_events": s.lag_events,
-                "lag_seconds": s.lag_seconds,
-                "rebuilding": s.rebuilding,
-                "last_error": s.last_error,
-            })
+            ProjectionHealth {
+                name: name.clone(),
+                state,
+                version: s.version,
+                checkpoint: s.checkpoint.to_string(),
+                applied: s.applied,
+                failures: s.failures,
+                lag_events: s.lag_events,
+                lag_seconds: projection_lag_seconds(&s),
+                rebuilding: s.rebuilding,
+                last_error: s.last_error,
+            }
         })
         .collect();
-    Ok(Json(json!({
-        "stop_engaged": state.stop.as_ref().map(|s| *s.borrow()),
-        "processors": processors,
-        "projections": projections,
-    })))
+    Ok(Json(AgentsReport {
+        stop_engaged: state.stop.as_ref().map(|s| *s.borrow()),
+        processors,
+        projections,
+    }))
 }

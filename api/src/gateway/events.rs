@@ -12,8 +12,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::{
     Category, CorrelationId, Hash, JsonText, Metadata, Position, RecordedEvent, StreamId,
@@ -22,7 +21,11 @@ use eventstore::{Direction, EventFilter};
 use futures_util::Stream;
 use projections::models::event_log::{self, EventLogQuery, Order};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::{HashShape, MetadataShape, PositionShape, StreamIdShape};
 use super::{ApiError, ApiQuery, AppState, Consistency, Principal, Role};
 
 /// Who may read the audit trail.
@@ -42,38 +45,47 @@ const FEED_POLL: Duration = Duration::from_millis(500);
 const MAX_EVENT_TYPE: usize = 128;
 
 /// The audit-trail routes.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/events", get(list_events))
-        .route("/api/v1/streams/{stream_id}", get(stream_history))
-        .route("/api/v1/feed", get(feed))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_events))
+        .routes(routes!(stream_history))
+        .routes(routes!(feed))
 }
 
 /// An event as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Event)]
 pub struct EventView {
     /// Its place in the global order (`<tx>:<seq>`); also the feed's event id.
+    #[schema(value_type = PositionShape)]
     pub position: Position,
     /// Its stream.
+    #[schema(value_type = StreamIdShape)]
     pub stream_id: StreamId,
     /// Its version in the stream (1 for the first).
     pub version: u64,
     /// Its identity.
+    #[schema(value_type = uuid::Uuid)]
     pub event_id: domain::EventId,
     /// Its type.
     #[serde(rename = "type")]
+    #[schema(example = "DirectiveIssued")]
     pub event_type: String,
     /// The payload's schema version.
     pub schema_version: u32,
     /// The payload, as stored.
+    #[schema(value_type = Object)]
     pub payload: JsonText,
     /// Correlation, causation, command and actor.
+    #[schema(value_type = MetadataShape)]
     pub metadata: Metadata,
     /// When it was recorded.
     pub recorded_at: DateTime<Utc>,
     /// The previous event's hash in its stream.
+    #[schema(value_type = HashShape)]
     pub prev_hash: Hash,
     /// Its hash.
+    #[schema(value_type = HashShape)]
     pub hash: Hash,
 }
 
@@ -95,25 +107,77 @@ impl From<RecordedEvent> for EventView {
     }
 }
 
-/// The filters of `/api/v1/events` and `/api/v1/feed`, as given.
-#[derive(Debug, Default, Deserialize)]
+/// The filters and page of `/api/v1/events`, as given.
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct EventsParams {
+    /// Only this stream's events (`<category>-<id>`).
     stream: Option<String>,
+    /// Only events of streams of this category.
     category: Option<String>,
+    /// Only events of this type (1-128 characters).
     event_type: Option<String>,
+    /// Only events of this correlation (one order's story).
     correlation_id: Option<String>,
+    /// Only events recorded at or after this time (RFC 3339).
     from: Option<DateTime<Utc>>,
+    /// Only events recorded before this time (RFC 3339).
     to: Option<DateTime<Utc>>,
+    /// Where the previous page's `next_cursor` said to go on.
     cursor: Option<String>,
+    /// Events per page, 1-500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
+    /// `asc` (oldest first, the default) or `desc`.
+    #[param(inline)]
     order: Option<OrderParam>,
+    /// Wait (up to 2 s) until the event log holds this position; the answer
+    /// carries `agentos-stale-checkpoint` if it did not in time.
+    #[param(value_type = Option<String>, example = "1042:0")]
     min_checkpoint: Option<Position>,
+}
+
+/// The filters of `/api/v1/feed`, as given.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct FeedParams {
+    /// Only this stream's events (`<category>-<id>`).
+    stream: Option<String>,
+    /// Only events of streams of this category.
+    category: Option<String>,
+    /// Only events of this type (1-128 characters).
+    event_type: Option<String>,
+    /// Only events of this correlation (one order's story).
+    correlation_id: Option<String>,
+    /// Only events recorded at or after this time (RFC 3339).
+    from: Option<DateTime<Utc>>,
+    /// Only events recorded before this time (RFC 3339).
+    to: Option<DateTime<Utc>>,
+    /// Start after this position (`Last-Event-ID` wins); default: the end of the log.
+    #[param(value_type = Option<String>, example = "1042:0")]
     after: Option<Position>,
 }
 
+impl FeedParams {
+    /// The checked filters (the page's fields unused).
+    fn query(&self) -> Result<EventLogQuery, ApiError> {
+        EventsParams {
+            stream: self.stream.clone(),
+            category: self.category.clone(),
+            event_type: self.event_type.clone(),
+            correlation_id: self.correlation_id.clone(),
+            from: self.from,
+            to: self.to,
+            ..EventsParams::default()
+        }
+        .query()
+    }
+}
+
 /// `order=asc|desc`.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum OrderParam {
     Asc,
@@ -121,14 +185,15 @@ enum OrderParam {
 }
 
 /// A page of the audit trail.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct EventsPage {
     events: Vec<EventView>,
+    /// Pass as `cursor` for the next page; `null` on the last.
     next_cursor: Option<String>,
 }
 
 impl EventsParams {
-    /// The checked filters (and the feed's `after`, which `/events` refuses).
+    /// The checked filters.
     fn query(&self) -> Result<EventLogQuery, ApiError> {
         let stream = parse_opt::<StreamId>("stream", self.stream.as_deref())?;
         let category = parse_opt::<Category>("category", self.category.as_deref())?;
@@ -191,19 +256,29 @@ fn decode_cursor(cursor: &str) -> Result<Position, ApiError> {
     text.parse().map_err(|_| invalid())
 }
 
-/// `GET /api/v1/events`: the audit trail, filtered, a page at a time.
+/// Lists events.
+///
+/// The audit trail (the event-log read model), filtered, a page at a
+/// time. Roles: all.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "audit",
+    params(EventsParams),
+    responses(
+        (status = 200, description = "A page of events", body = EventsPage,
+            headers(("agentos-stale-checkpoint" = String,
+                description = "Set when the read model had not reached `min_checkpoint`: the checkpoint it had"))),
+        (status = 503, description = "The event log is still being built (`projection.not_ready`)",
+            body = super::problem::Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn list_events(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(params): ApiQuery<EventsParams>,
 ) -> Result<(Consistency, Json<EventsPage>), ApiError> {
     principal.require(&READERS)?;
-    if params.after.is_some() {
-        return Err(ApiError::invalid_field(
-            "after",
-            "use cursor to page through /api/v1/events",
-        ));
-    }
     let mut query = params.query()?;
     let consistency = state
         .wait_for_checkpoint(event_log::NAME, params.min_checkpoint)
@@ -243,17 +318,25 @@ async fn event_log_failure(state: &AppState, error: projections::ProjectionError
 }
 
 /// The query of a stream's history.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct HistoryParams {
+    /// The version the history stops at (default: the current version).
+    #[param(minimum = 1)]
     as_of: Option<u64>,
+    /// The first version to show (default 1).
+    #[param(minimum = 1)]
     from: Option<u64>,
+    /// Events per page, 1-1000 (default 1000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
 /// One stream's history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct History {
+    #[schema(value_type = StreamIdShape)]
     stream_id: StreamId,
     category: String,
     /// The stream's current version.
@@ -265,8 +348,26 @@ struct History {
     next_from: Option<u64>,
 }
 
-/// `GET /api/v1/streams/{stream_id}`: its events from `from` (default 1) up
-/// to `as_of` (default: the current version), a page at a time.
+/// Shows a stream's history.
+///
+/// One stream's events from the store, from `from` (default 1) up to
+/// `as_of` (default: the current version), a page at a time. Roles: all.
+#[utoipa::path(
+    get,
+    path = "/api/v1/streams/{stream_id}",
+    tag = "audit",
+    params(
+        ("stream_id" = String, Path, description = "The stream (`<category>-<id>`)"),
+        HistoryParams,
+    ),
+    responses(
+        (status = 200, description = "The history", body = History),
+        (status = 404, description = "No such stream (`not_found`)",
+            body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`as_of` beyond the stream's version (`request.invalid_field`)",
+            body = super::problem::Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn stream_history(
     State(state): State<AppState>,
     principal: Principal,
@@ -328,30 +429,33 @@ async fn stream_history(
     }))
 }
 
-/// `GET /api/v1/feed`: new events as server-sent events, each with its
-/// position as its id; the same filters as `/api/v1/events` (but no
-/// cursor). It starts after `Last-Event-ID` or `after` if given, else at
-/// the end of the event log.
+/// Follows new events.
+///
+/// New events as server-sent events (`text/event-stream`), each with its
+/// position as `id` and the event as `data`; the filters of
+/// `/api/v1/events`. It starts after `Last-Event-ID` or `after` if given,
+/// else at the end of the event log. Roles: all.
+#[utoipa::path(
+    get,
+    path = "/api/v1/feed",
+    tag = "audit",
+    params(
+        FeedParams,
+        ("Last-Event-ID" = Option<String>, Header,
+            description = "Resume after this position (`<tx>:<seq>`), as browsers send on reconnect"),
+    ),
+    responses(
+        (status = 200, description = "An endless stream of `id: <position>` / `data: <Event as JSON>` messages",
+            content_type = "text/event-stream", body = String),
+    ),
+)]
 async fn feed(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
-    ApiQuery(params): ApiQuery<EventsParams>,
+    ApiQuery(params): ApiQuery<FeedParams>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     principal.require(&READERS)?;
-    for (name, given) in [
-        ("cursor", params.cursor.is_some()),
-        ("limit", params.limit.is_some()),
-        ("order", params.order.is_some()),
-        ("min_checkpoint", params.min_checkpoint.is_some()),
-    ] {
-        if given {
-            return Err(ApiError::invalid_field(
-                name,
-                format!("{name} does not apply to the feed"),
-            ));
-        }
-    }
     let query = params.query()?;
     let last_event_id = headers
         .get("last-event-id")

@@ -25,6 +25,7 @@ use eventstore::EventStore;
 use futures_util::FutureExt;
 use projections::{Db, ProjectionStatus};
 use tokio::sync::watch;
+use utoipa_axum::router::OpenApiRouter;
 
 mod audit;
 pub mod auth;
@@ -32,10 +33,15 @@ mod directives;
 pub mod events;
 pub mod extract;
 mod health;
+pub mod metrics;
+mod openapi;
 pub mod problem;
 
 pub use auth::{Principal, Role, Tokens};
 pub use extract::{ApiJson, ApiQuery};
+pub use health::MAX_PROJECTION_LAG;
+pub use metrics::Metrics;
+pub use openapi::openapi;
 pub use problem::ApiError;
 
 /// The largest request body accepted (64 KiB); larger ones get 413.
@@ -65,6 +71,14 @@ pub struct AppState {
     pub projections: BTreeMap<String, watch::Receiver<ProjectionStatus>>,
     /// Whether the stop switch is engaged, as this process follows it.
     pub stop: Option<watch::Receiver<bool>>,
+    /// The NATS connection, when this process uses NATS (readiness and
+    /// metrics report its state).
+    pub nats: Option<async_nats::Client>,
+    /// How far behind the log a projection this process runs may be before
+    /// `/readyz` answers 503 (default [`MAX_PROJECTION_LAG`]).
+    pub max_projection_lag: Duration,
+    /// What the gateway counts for `/metrics`.
+    pub metrics: Metrics,
     /// Set when the server shuts down: long-lived responses (the feed) end.
     closing: Arc<watch::Sender<bool>>,
 }
@@ -82,6 +96,9 @@ impl AppState {
             processors: BTreeMap::new(),
             projections: BTreeMap::new(),
             stop: None,
+            nats: None,
+            max_projection_lag: MAX_PROJECTION_LAG,
+            metrics: Metrics::default(),
             closing: Arc::new(watch::channel(false).0),
         })
     }
@@ -150,14 +167,23 @@ impl IntoResponseParts for Consistency {
     }
 }
 
-/// Every route of the gateway. To add a resource, write a module with
-/// `pub(crate) fn routes() -> Router<AppState>` and merge it here.
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// Every route of the gateway with its OpenAPI description. To add a
+/// resource, write a module with `pub(crate) fn routes() ->
+/// OpenApiRouter<AppState>` whose handlers carry `#[utoipa::path]` and are
+/// registered with `routes!`, and merge it here.
+pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(health::routes())
+        .merge(metrics::routes())
+        .merge(openapi::routes())
         .merge(events::routes())
         .merge(audit::routes())
         .merge(directives::routes())
+}
+
+/// Every route of the gateway.
+pub fn routes() -> Router<AppState> {
+    documented_routes().into()
 }
 
 /// The gateway over `state`.
@@ -166,7 +192,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// `routes` with what every route shares: the body limit, 404 and 405
-/// problems, panics answered as 500 problems, request logs.
+/// problems, panics answered as 500 problems, request logs and metrics.
 pub fn app(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -174,6 +200,10 @@ pub fn app(routes: Router<AppState>, state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(contain_panics))
         .layer(middleware::from_fn(log_requests))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track_requests,
+        ))
         .with_state(state)
 }
 

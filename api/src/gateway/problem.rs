@@ -9,6 +9,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::Rejection;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The media type of problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -22,20 +23,37 @@ pub struct ApiError {
     code: &'static str,
     detail: String,
     field: Option<String>,
+    checks: Option<serde_json::Value>,
     www_authenticate: Option<&'static str>,
 }
 
-/// The problem document's body.
-#[derive(Debug, Serialize)]
-struct Problem<'a> {
+/// An error, as RFC 9457 problem+json (`application/problem+json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Problem<'a> {
+    /// `urn:agentos:problem:<code>`.
     #[serde(rename = "type")]
+    #[schema(example = "urn:agentos:problem:auth.forbidden")]
     kind: String,
+    /// The status's reason phrase.
+    #[schema(example = "Forbidden")]
     title: &'a str,
+    /// The HTTP status.
+    #[schema(example = 403)]
     status: u16,
+    /// What went wrong, for a person.
     detail: &'a str,
+    /// What went wrong, for a program: a stable code (`auth.forbidden`,
+    /// `request.invalid_field`, a domain rule's code such as
+    /// `directive.text_empty`, `not_ready` …).
+    #[schema(example = "auth.forbidden")]
     code: &'a str,
+    /// The field (of the body, query, path or a header) at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    /// `not_ready` only: what each readiness check found (the shape of `/readyz`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<super::health::Readiness>)]
+    checks: Option<&'a serde_json::Value>,
 }
 
 impl ApiError {
@@ -46,6 +64,7 @@ impl ApiError {
             code,
             detail: detail.into(),
             field: None,
+            checks: None,
             www_authenticate: None,
         }
     }
@@ -173,6 +192,15 @@ impl ApiError {
         )
     }
 
+    /// 503: the process cannot serve yet (`not_ready`); `checks` says what
+    /// each check found (never an internal cause).
+    pub fn not_ready(detail: impl Into<String>, checks: serde_json::Value) -> Self {
+        Self {
+            checks: Some(checks),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", detail)
+        }
+    }
+
     /// 500: a failure the client cannot act on (`internal`); the cause is
     /// logged, not sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
@@ -215,6 +243,7 @@ impl IntoResponse for ApiError {
             detail: &self.detail,
             code: self.code,
             field: self.field.as_deref(),
+            checks: self.checks.as_ref(),
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| {
             br#"{"type":"urn:agentos:problem:internal","title":"Internal Server Error","status":500,"detail":"the error could not be encoded","code":"internal"}"#.to_vec()

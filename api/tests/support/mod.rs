@@ -61,6 +61,20 @@ impl TestApp {
 
     /// The gateway's routes plus `extra`, with everything the gateway adds to routes.
     pub async fn with_routes(kind: Kind, extra: Router<AppState>) -> Self {
+        Self::build(kind, extra, |_| {}).await
+    }
+
+    /// The gateway's routes over a state `configure` changed first (it may
+    /// register health channels, NATS, limits).
+    pub async fn with_state(kind: Kind, configure: impl FnOnce(&mut AppState)) -> Self {
+        Self::build(kind, Router::new(), configure).await
+    }
+
+    async fn build(
+        kind: Kind,
+        extra: Router<AppState>,
+        configure: impl FnOnce(&mut AppState),
+    ) -> Self {
         let (backing, store, db) = match kind {
             Kind::Postgres => {
                 let pg = TestPostgres::new().await;
@@ -79,6 +93,7 @@ impl TestApp {
             .await
             .expect("the gateway's state");
         state.consistency_wait = Duration::from_millis(500);
+        configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a local port");
