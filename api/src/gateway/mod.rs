@@ -27,6 +27,7 @@ use projections::{Db, ProjectionStatus};
 use tokio::sync::watch;
 use utoipa_axum::router::OpenApiRouter;
 
+mod agents;
 mod audit;
 pub mod auth;
 mod directives;
@@ -179,6 +180,7 @@ pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(events::routes())
         .merge(audit::routes())
         .merge(directives::routes())
+        .merge(agents::routes())
 }
 
 /// Every route of the gateway.
