@@ -1,8 +1,10 @@
 //! The HTTP gateway: authenticated JSON over axum, errors as problem+json.
 //!
 //! [`router`] composes one sub-router per resource (each module's
-//! `routes()`), then [`app`] adds what every route shares: the body limit,
-//! the 404/405 problems, panic containment and request logs. Handlers take
+//! `routes()`, whose handlers carry their OpenAPI description, gathered by
+//! [`openapi`]), then [`app`] adds what every route shares: the body limit,
+//! the 404/405 problems, panic containment, request logs and the request
+//! figures of `/metrics` ([`Metrics`]). Handlers take
 //! [`State<AppState>`](axum::extract::State), a [`Principal`] (authentication)
 //! and the [`ApiJson`]/[`ApiQuery`] extractors, and return
 //! `Result<_, ApiError>`.
