@@ -25,7 +25,7 @@ pub const PER_COMPONENT: usize = 200;
 const MAX_TEXT: usize = 2000;
 
 /// One log line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LogLine {
     /// When (RFC 3339, UTC, microseconds).
     pub at: String,

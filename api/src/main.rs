@@ -18,6 +18,10 @@ mod bench;
 mod ops;
 mod planner_args;
 
+/// This process's recent log lines, served at `GET /api/v1/logs`.
+static ACTIVITY: std::sync::LazyLock<api::activity::Activity> =
+    std::sync::LazyLock::new(api::activity::Activity::new);
+
 /// The default event log when no database is configured.
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/agentos.db";
 
@@ -142,13 +146,26 @@ enum TokenAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AGENTOS_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        use tracing_subscriber::Layer as _;
+        let stderr = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(
+                tracing_subscriber::EnvFilter::try_from_env("AGENTOS_LOG")
+                    .unwrap_or_else(|_| "warn".into()),
+            );
+        // The activity log keeps INFO and above whatever stderr shows.
+        tracing_subscriber::registry()
+            .with(stderr)
+            .with(
+                ACTIVITY
+                    .layer()
+                    .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+            )
+            .init();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -334,7 +351,8 @@ async fn serve_until_interrupted(
         tokio::signal::ctrl_c().await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let state = system.gateway_state().await?;
+    let mut state = system.gateway_state().await?;
+    state.activity = ACTIVITY.clone();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;

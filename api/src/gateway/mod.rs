@@ -29,6 +29,8 @@ use projections::{Db, ProjectionStatus};
 use tokio::sync::watch;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::activity::Activity;
+
 mod agents;
 mod audit;
 pub mod auth;
@@ -36,6 +38,7 @@ mod directives;
 pub mod events;
 pub mod extract;
 mod health;
+mod logs;
 pub mod metrics;
 mod openapi;
 pub mod problem;
@@ -82,6 +85,8 @@ pub struct AppState {
     pub max_projection_lag: Duration,
     /// What the gateway counts for `/metrics`.
     pub metrics: Metrics,
+    /// This process's recent log lines (empty unless its subscriber feeds it).
+    pub activity: Activity,
     /// Set when the server shuts down: long-lived responses (the feed) end.
     closing: Arc<watch::Sender<bool>>,
 }
@@ -102,6 +107,7 @@ impl AppState {
             nats: None,
             max_projection_lag: MAX_PROJECTION_LAG,
             metrics: Metrics::default(),
+            activity: Activity::new(),
             closing: Arc::new(watch::channel(false).0),
         })
     }
@@ -183,6 +189,7 @@ pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(directives::routes())
         .merge(agents::routes())
+        .merge(logs::routes())
 }
 
 /// Every route of the gateway.
