@@ -31,7 +31,9 @@ use projections::ProjectionStatus;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{paced, percentiles, BenchArgs, Figure, Latency, Measured, Scratch};
+use super::{
+    measure as closed_loops, paced, percentiles, BenchArgs, Figure, Latency, Measured, Op, Scratch,
+};
 use api::gateway::{self, Role};
 use api::system::{Components, System, SystemConfig};
 
@@ -402,23 +404,15 @@ fn follow_checkpoints(mut status: watch::Receiver<ProjectionStatus>) -> Checkpoi
 
 /// Orders accepted per second by `url` with [`CLIENTS`] closed loops.
 async fn throughput(target: &Target, url: &str, seconds: f64) -> anyhow::Result<f64> {
-    let until = Instant::now() + Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let mut clients = tokio::task::JoinSet::new();
-    for c in 0..CLIENTS as u64 {
-        let (one, url) = (target.clone(), url.to_owned());
-        clients.spawn(async move {
-            let mut done = 0_u64;
-            while Instant::now() < until {
-                one.post(&url, 1_000_000 * (c + 1) + done).await?;
-                done += 1;
-            }
-            Ok::<_, anyhow::Error>(done)
-        });
-    }
-    let mut total = 0;
-    while let Some(done) = clients.join_next().await {
-        total += done??;
-    }
-    Ok(total as f64 / started.elapsed().as_secs_f64())
+    let (target, url) = (Arc::new(target.clone()), Arc::new(url.to_owned()));
+    let op: Op = Arc::new(move |client, round| {
+        let (target, url) = (Arc::clone(&target), Arc::clone(&url));
+        Box::pin(async move {
+            target
+                .post(&url, 1_000_000 * (client as u64 + 1) + round)
+                .await?;
+            Ok(1)
+        })
+    });
+    closed_loops(CLIENTS, seconds, op).await
 }
