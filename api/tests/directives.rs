@@ -188,6 +188,15 @@ async fn an_order_runs_through_the_api(kind: Kind) {
         .to_owned();
     let finance = "agent:finance".parse().expect("actor");
     let handler = commands::CommandHandler::new(Arc::clone(&app.store));
+    // An agent acts within the order's story, as processors do.
+    let order_stream: domain::StreamId = format!("directive-{id}").parse().expect("stream");
+    let story = app
+        .store
+        .read_stream(&order_stream, 1, eventstore::Direction::Forward, 1)
+        .await
+        .expect("read")[0]
+        .metadata
+        .correlation_id;
     for command in [
         domain::task::TaskCommand::Start {
             agent: finance,
@@ -203,7 +212,7 @@ async fn an_order_runs_through_the_api(kind: Kind) {
                 stream: format!("task-{audit}").parse().expect("stream"),
                 command,
                 command_id: domain::CommandId::from_uuid(uuid::Uuid::now_v7()),
-                correlation_id: domain::CorrelationId::from_uuid(uuid::Uuid::now_v7()),
+                correlation_id: story,
                 causation_id: None,
                 actor: "agent:finance".parse().expect("actor"),
             })
@@ -264,6 +273,27 @@ async fn an_order_runs_through_the_api(kind: Kind) {
         task_status(d, "payment_run") == "dispatched"
     })
     .await;
+    // The CEO's decision belongs to the order's story (its correlation).
+    let first_of = |stream: String| {
+        let store = Arc::clone(&app.store);
+        async move {
+            let stream: domain::StreamId = stream.parse().expect("stream");
+            store
+                .read_stream(&stream, 1, eventstore::Direction::Forward, 100)
+                .await
+                .expect("read")
+        }
+    };
+    let order = first_of(format!("directive-{id}")).await;
+    let decision = first_of(format!("approval-{approval}")).await;
+    let granted = decision
+        .iter()
+        .find(|e| e.event_type == "ApprovalGranted")
+        .expect("granted");
+    assert_eq!(
+        granted.metadata.correlation_id, order[0].metadata.correlation_id,
+        "the decision carries the order's correlation"
+    );
 
     let agents = app.get_json("/api/v1/agents", &ceo, 200).await;
     assert!(agents["processors"].is_array(), "{agents:#}");

@@ -95,6 +95,17 @@ fn actor(principal: &Principal) -> Result<Actor, ApiError> {
     Ok(principal.actor())
 }
 
+/// Whose story a person's command belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Story {
+    /// A new one (a new order, the company-wide stop switch).
+    New,
+    /// The story of the stream's first event: a decision on an approval or
+    /// a step into a directive carries the order's correlation, so that
+    /// the order's audit trail holds it and everything that follows.
+    OfStream,
+}
+
 /// Sends a command on behalf of a person.
 async fn send<A: Aggregate>(
     state: &AppState,
@@ -102,12 +113,24 @@ async fn send<A: Aggregate>(
     stream: StreamId,
     command: A::Command,
     command_id: Option<CommandId>,
+    story: Story,
 ) -> Result<Handled, ApiError> {
+    let mut correlation_id = CorrelationId::from_uuid(Uuid::now_v7());
+    if story == Story::OfStream {
+        let first = state
+            .store
+            .read_stream(&stream, 1, eventstore::Direction::Forward, 1)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        if let Some(first) = first.first() {
+            correlation_id = first.metadata.correlation_id;
+        }
+    }
     let envelope = Envelope {
         stream,
         command,
         command_id: command_id.unwrap_or_else(|| CommandId::from_uuid(Uuid::now_v7())),
-        correlation_id: CorrelationId::from_uuid(Uuid::now_v7()),
+        correlation_id,
         causation_id: None,
         actor: actor(principal)?,
     };
@@ -203,6 +226,7 @@ async fn issue(
         Directive::stream(directive_id),
         command,
         command_id,
+        Story::New,
     )
     .await?;
     Ok(accepted(Some(directive_id), &handled))
@@ -429,8 +453,15 @@ async fn intervene(
             )))
         }
     };
-    let handled =
-        send::<Directive>(&state, &principal, Directive::stream(id), command, None).await?;
+    let handled = send::<Directive>(
+        &state,
+        &principal,
+        Directive::stream(id),
+        command,
+        None,
+        Story::OfStream,
+    )
+    .await?;
     Ok(accepted(Some(id), &handled))
 }
 
@@ -578,6 +609,7 @@ async fn decide(
             at: Utc::now(),
         }),
         None,
+        Story::OfStream,
     )
     .await?;
     Ok(accepted(None, &handled))
@@ -608,7 +640,15 @@ async fn flip(
     } else {
         ControlCommand::Lift(switch)
     };
-    let handled = send::<Control>(state, principal, control::stream_id(), command, None).await?;
+    let handled = send::<Control>(
+        state,
+        principal,
+        control::stream_id(),
+        command,
+        None,
+        Story::New,
+    )
+    .await?;
     Ok(accepted(None, &handled))
 }
 
