@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -189,13 +189,6 @@ impl Fields {
     }
 }
 
-/// The time of a line, for callers that filter by it.
-pub fn parse_time(line: &LogLine) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(&line.at)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
 #[cfg(test)]
 mod tests {
     use tracing_subscriber::layer::SubscriberExt;
@@ -232,7 +225,7 @@ mod tests {
         );
         let all = activity.recent(None, Level::INFO, 3);
         assert_eq!(all[0].component, "runner", "merged in order, newest first");
-        assert!(parse_time(&all[0]).is_some());
+        assert!(chrono::DateTime::parse_from_rfc3339(&all[0].at).is_ok());
     }
 
     #[test]

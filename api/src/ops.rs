@@ -54,10 +54,9 @@ pub async fn replay(database_url: &str, name: &str) -> anyhow::Result<ExitCode> 
             }
         }
         let now = status.borrow_and_update().clone();
-        bar.set_position(now.applied.min(total.max(now.applied)));
-        if now.applied > total {
-            bar.set_length(now.applied);
-        }
+        // New events may arrive while it replays: the bar grows with them.
+        bar.set_length(total.max(now.applied));
+        bar.set_position(now.applied);
         match now.state {
             ProjectionState::Outdated => {
                 break Err(anyhow::anyhow!(

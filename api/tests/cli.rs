@@ -1,30 +1,11 @@
 //! The `agentos` binary: exit codes and messages for good and bad input.
 
-use std::process::{Command, Output};
-
 use domain::{Actor, CorrelationId, EventId, JsonText, Metadata, NewEvent, StreamId};
 use eventstore::sqlite::SqliteStore;
 use eventstore::{AppendRequest, EventStore, ExpectedVersion};
 
-fn agentos(database_url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_agentos"))
-        .args(args)
-        .env("AGENTOS_DATABASE_URL", database_url)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn assert_no_panic(output: &Output) {
-    assert!(
-        !text(&output.stderr).contains("panicked"),
-        "{}",
-        text(&output.stderr)
-    );
-}
+mod binary;
+use binary::{agentos, assert_no_panic, text};
 
 #[test]
 fn migrate_creates_the_embedded_default_schema() {

@@ -2,7 +2,6 @@
 //! run, through the binary, on a real log.
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use commands::{CommandHandler, Envelope};
@@ -13,17 +12,8 @@ use eventstore::EventStore;
 use projections::models::directives::get_directive;
 use projections::Db;
 
-fn agentos(database_url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_agentos"))
-        .args(args)
-        .env("AGENTOS_DATABASE_URL", database_url)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod binary;
+use binary::{agentos, text};
 
 /// Gives `count` orders, each its own correlation; their ids.
 async fn orders(path: &Path, count: usize) -> Vec<(uuid::Uuid, CorrelationId)> {

@@ -1,21 +1,16 @@
 //! `agentos token`: create prints the secret once, list never does, revoke
 //! stops it; bad input gets a plain message and a non-zero exit.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use api::gateway::{self, Tokens};
 
-fn agentos(database_url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_agentos"))
-        .args(args)
-        .env("AGENTOS_DATABASE_URL", database_url)
-        .env("AGENTOS_LOG", "trace")
-        .output()
-        .expect("the binary runs")
-}
+mod binary;
+use binary::{agentos_logging, text};
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// Logs everything, so that a test can see that no secret is ever logged.
+fn agentos(database_url: &str, args: &[&str]) -> Output {
+    agentos_logging(database_url, args, "trace")
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use domain::{Position, StreamId};
+use domain::Position;
 use eventstore::bus::jetstream::StreamLayout;
 use eventstore::{EventFilter, EventStore};
 use projections::ProjectionStatus;
@@ -343,7 +343,7 @@ async fn plan_positions(store: &dyn EventStore) -> anyhow::Result<HashMap<String
     loop {
         let batch = store.read_all(after, 1000, &filter).await?;
         for event in &batch.events {
-            planned.insert(directive_id(&event.stream_id), event.position);
+            planned.insert(event.stream_id.id().to_string(), event.position);
         }
         if batch.next == after || batch.events.is_empty() {
             return Ok(planned);
@@ -352,18 +352,10 @@ async fn plan_positions(store: &dyn EventStore) -> anyhow::Result<HashMap<String
     }
 }
 
-fn directive_id(stream: &StreamId) -> String {
-    stream
-        .as_str()
-        .strip_prefix("directive-")
-        .unwrap_or(stream.as_str())
-        .to_owned()
-}
-
 /// The projection's committed checkpoints as they happened.
 struct Checkpoints {
     seen: Arc<Mutex<Vec<(Position, Instant)>>>,
-    _task: JoinHandle<()>,
+    task: JoinHandle<()>,
 }
 
 impl Checkpoints {
@@ -379,7 +371,7 @@ impl Checkpoints {
 
 impl Drop for Checkpoints {
     fn drop(&mut self) {
-        self._task.abort();
+        self.task.abort();
     }
 }
 
@@ -399,7 +391,7 @@ fn follow_checkpoints(mut status: watch::Receiver<ProjectionStatus>) -> Checkpoi
             }
         }
     });
-    Checkpoints { seen, _task: task }
+    Checkpoints { seen, task }
 }
 
 /// Orders accepted per second by `url` with [`CLIENTS`] closed loops.
