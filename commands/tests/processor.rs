@@ -383,12 +383,17 @@ async fn embedded(store: Arc<dyn EventStore>) {
     let bus: Arc<dyn Bus> = Arc::new(StoreBus::new(Arc::clone(&store)));
     let script = poisoned_script();
     let first = spawn_processor("tallier", Arc::clone(&bus), Arc::clone(&store));
-    // Stop the processor abruptly halfway and start it again: it resumes.
-    script.write(Arc::clone(&store), Duration::ZERO).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Stop the processor abruptly while events still arrive (25 per stream,
+    // 10 ms apart) and start it again: it resumes.
+    let writing = {
+        let (script, store) = (script.clone(), Arc::clone(&store));
+        tokio::spawn(async move { script.write(store, Duration::from_millis(10)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
     first.abort();
     let _ = first.await;
     let (second, status) = spawn_watched("tallier", Arc::clone(&bus), Arc::clone(&store));
+    writing.await.expect("writer");
     script
         .expect_processed(&*store, "tallier", Duration::from_secs(30))
         .await;

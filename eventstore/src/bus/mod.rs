@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::RecordedEvent;
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 
 use crate::{EventFilter, StoreError};
 
@@ -103,7 +103,35 @@ pub struct Delivery {
 
 enum Settle {
     JetStream(Box<async_nats::jetstream::message::Acker>),
-    Store(oneshot::Sender<Outcome>),
+    Store(StoreSettle),
+}
+
+/// Settles a store-bus delivery; one dropped unsettled asks for it again
+/// at once (its handler is gone).
+struct StoreSettle {
+    seq: u64,
+    to: Option<mpsc::UnboundedSender<(u64, Outcome)>>,
+}
+
+impl StoreSettle {
+    fn new(seq: u64, to: mpsc::UnboundedSender<(u64, Outcome)>) -> Self {
+        Self { seq, to: Some(to) }
+    }
+
+    fn send(mut self, outcome: Outcome) {
+        if let Some(to) = self.to.take() {
+            // A closed receiver means the consumer is gone; it redelivers on restart.
+            let _ = to.send((self.seq, outcome));
+        }
+    }
+}
+
+impl Drop for StoreSettle {
+    fn drop(&mut self) {
+        if let Some(to) = self.to.take() {
+            let _ = to.send((self.seq, Outcome::Retry(Duration::ZERO)));
+        }
+    }
 }
 
 /// How a store-bus delivery was settled.
@@ -128,9 +156,8 @@ impl Delivery {
     pub async fn ack(self) -> Result<(), BusError> {
         match self.settle {
             Settle::JetStream(acker) => acker.ack().await.map_err(nats),
-            Settle::Store(sender) => {
-                // A closed receiver means the consumer is gone; it redelivers on restart.
-                let _ = sender.send(Outcome::Ack);
+            Settle::Store(settle) => {
+                settle.send(Outcome::Ack);
                 Ok(())
             }
         }
@@ -143,8 +170,8 @@ impl Delivery {
                 .ack_with(async_nats::jetstream::AckKind::Nak(Some(after)))
                 .await
                 .map_err(nats),
-            Settle::Store(sender) => {
-                let _ = sender.send(Outcome::Retry(after));
+            Settle::Store(settle) => {
+                settle.send(Outcome::Retry(after));
                 Ok(())
             }
         }
