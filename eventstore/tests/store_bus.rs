@@ -9,7 +9,7 @@ use common::{request, stream};
 use eventstore::bus::store::{StoreBus, SAVE_EVERY};
 use eventstore::bus::{Bus, ConsumerSpec, Delivery};
 use eventstore::testing::TestSqlite;
-use eventstore::{EventFilter, EventStore, ExpectedVersion};
+use eventstore::{EventFilter, ExpectedVersion};
 
 /// Every delivery handed out within a short wait.
 async fn drain(consumer: &mut dyn eventstore::bus::Consumer) -> Vec<Delivery> {
