@@ -17,6 +17,7 @@ pub mod dead_letter;
 pub mod directive;
 pub mod event;
 pub mod ids;
+pub mod logistics;
 pub mod money;
 pub mod plan;
 pub mod planning;

@@ -1,0 +1,31 @@
+//! Logistics Core: the catalogue, the reorder rules and purchase orders,
+//! as plain data and pure functions.
+//!
+//! - [`catalog`]: SKUs, warehouses, suppliers, items and stock levels
+//!   (ERPNext's Item, Supplier, Warehouse and Bin), parsed at the edge.
+//! - [`reorder`]: when to order and how much (reorder point with safety
+//!   stock, economic order quantity, minimum order, pack size and cap),
+//!   with the reasoning kept beside every decision, and the grouping of
+//!   decisions into one draft purchase order per supplier and warehouse.
+//! - [`purchase_order`]: the [`PurchaseOrder`] aggregate, from draft to
+//!   receipt of the goods.
+//!
+//! Nothing here talks to the ERP or a carrier: the Logistics agent reads
+//! them through its adapters, calls these functions, and sends the commands.
+
+pub mod catalog;
+pub mod purchase_order;
+pub mod reorder;
+
+pub use catalog::{
+    Days, Fraction, InvalidValue, InventoryLevel, Item, Sku, Supplier, SupplierId, WarehouseId,
+    ZScore,
+};
+pub use purchase_order::{
+    DraftPurchaseOrder, PoLine, PurchaseOrder, PurchaseOrderCommand, PurchaseOrderEvent,
+    PurchaseOrderRejection, PurchaseOrderStatus,
+};
+pub use reorder::{
+    decide_reorder, decide_requested_order, group_by_supplier, CannotOrder, DemandStats,
+    GroupingError, ReorderDecision, ReorderOutcome, ReorderPolicy, ReorderReasoning,
+};
