@@ -1,5 +1,5 @@
-//! Logistics Core: the catalogue, the reorder rules and purchase orders,
-//! as plain data and pure functions.
+//! Logistics Core: the catalogue, the reorder rules, purchase orders and
+//! inbound shipments, as plain data and pure functions.
 //!
 //! - [`catalog`]: SKUs, warehouses, suppliers, items and stock levels
 //!   (ERPNext's Item, Supplier, Warehouse and Bin), parsed at the edge.
@@ -9,6 +9,8 @@
 //!   decisions into one draft purchase order per supplier and warehouse.
 //! - [`purchase_order`]: the [`PurchaseOrder`] aggregate, from draft to
 //!   receipt of the goods.
+//! - [`shipment`]: the [`Shipment`] aggregate, following a carrier's updates
+//!   and raising an alert once per kind of trouble.
 //!
 //! Nothing here talks to the ERP or a carrier: the Logistics agent reads
 //! them through its adapters, calls these functions, and sends the commands.
@@ -16,6 +18,7 @@
 pub mod catalog;
 pub mod purchase_order;
 pub mod reorder;
+pub mod shipment;
 
 pub use catalog::{
     Days, Fraction, InvalidValue, InventoryLevel, Item, Sku, Supplier, SupplierId, WarehouseId,
@@ -28,4 +31,8 @@ pub use purchase_order::{
 pub use reorder::{
     decide_reorder, decide_requested_order, group_by_supplier, CannotOrder, DemandStats,
     GroupingError, ReorderDecision, ReorderOutcome, ReorderPolicy, ReorderReasoning,
+};
+pub use shipment::{
+    needs_alert, AlertKind, Shipment, ShipmentCommand, ShipmentEvent, ShipmentRejection,
+    ShipmentStatus,
 };
