@@ -9,6 +9,9 @@
 //!   decisions into one draft purchase order per supplier and warehouse.
 //! - [`purchase_order`]: the [`PurchaseOrder`] aggregate, from draft to
 //!   receipt of the goods.
+//! - [`scan`]: an inventory scan as the Logistics agent records it (what it
+//!   read and decided) and [`scan::restock`], the rules applied to a whole
+//!   stock picture.
 //! - [`shipment`]: the [`Shipment`] aggregate, following a carrier's updates
 //!   and raising an alert once per kind of trouble.
 //!
@@ -18,6 +21,7 @@
 pub mod catalog;
 pub mod purchase_order;
 pub mod reorder;
+pub mod scan;
 pub mod shipment;
 
 pub use catalog::{
