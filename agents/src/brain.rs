@@ -66,23 +66,12 @@ impl Brain {
         Actor::Agent(NAME.to_owned())
     }
 
-    /// The state of an aggregate's stream up to `version` (all of it when
-    /// `None`): the same answer however often an event is redelivered.
     async fn load<A: Aggregate>(
         &self,
         stream: &StreamId,
         version: Option<u64>,
     ) -> Result<(A, Vec<A::Event>), HandlerError> {
-        let limit = version.map_or(usize::MAX, |v| usize::try_from(v).unwrap_or(usize::MAX));
-        let events = self
-            .store
-            .read_stream(stream, 1, Direction::Forward, limit)
-            .await?;
-        let decoded = events
-            .iter()
-            .map(A::Event::decode)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((A::replay(&decoded), decoded))
+        crate::history::load::<A>(&*self.store, stream, version).await
     }
 
     /// Asks the planner and records its answer, unless its answer to this

@@ -122,6 +122,8 @@ enum Part {
     Orchestrator,
     /// The read models.
     Projections,
+    /// The department agents (Logistics, with an ERP configured).
+    Agents,
 }
 
 #[derive(Subcommand)]
@@ -272,6 +274,7 @@ async fn run_serve(
         relay: wants(Part::Relay),
         orchestrator: wants(Part::Orchestrator),
         projections: wants(Part::Projections),
+        agents: wants(Part::Agents),
     };
     let system = System::start(config).await?;
     let result = serve_until_interrupted(&system, listen, wants(Part::Gateway), None).await;

@@ -1,5 +1,6 @@
 //! Assembles AgentOS in one process: the event store, the bus, the stop
-//! switch, the orchestrator and the projection runners, each started only
+//! switch, the orchestrator, the department agents and the projection
+//! runners, each started only
 //! when asked for, so that `serve` can run them together or as separate
 //! processes and `demo` runs everything embedded.
 //!
@@ -12,13 +13,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use agents::adapters::HealthBoard;
 use agents::brain::Brain;
+use agents::logistics::{Erp, LogisticsAgent};
 use agents::planner::Planner;
 use agents::planner::RulePlanner;
 use anyhow::Context as _;
 use commands::control::stop_switch;
-use commands::processor::{ProcessorConfig, ProcessorRunner, ProcessorStatus};
+use commands::processor::{Processor, ProcessorConfig, ProcessorRunner, ProcessorStatus};
 use commands::CommandHandler;
+use domain::logistics::ReorderPolicy;
 use domain::policy::Policy;
 use eventstore::bus::jetstream::{JetStreamBus, StreamLayout};
 use eventstore::bus::store::StoreBus;
@@ -45,6 +49,8 @@ pub struct Components {
     pub orchestrator: bool,
     /// The projection runners.
     pub projections: bool,
+    /// The department agents (those configured: see [`SystemConfig::erp`]).
+    pub agents: bool,
 }
 
 impl Components {
@@ -53,6 +59,7 @@ impl Components {
         relay: true,
         orchestrator: true,
         projections: true,
+        agents: true,
     };
 }
 
@@ -74,6 +81,12 @@ pub struct SystemConfig {
     pub planner: Arc<dyn Planner>,
     /// The approval rules.
     pub policy: Policy,
+    /// The company's ERP, for the Logistics agent (which runs only with one).
+    pub erp: Option<Arc<dyn Erp>>,
+    /// The reorder rules' service level and costs.
+    pub reorder: ReorderPolicy,
+    /// The adapters' health, shown by the gateway.
+    pub adapters: HealthBoard,
 }
 
 impl SystemConfig {
@@ -88,6 +101,9 @@ impl SystemConfig {
             components: Components::ALL,
             planner: Arc::new(RulePlanner::new()),
             policy: Policy::default_for("EUR".parse().unwrap_or_else(|_| unreachable!())),
+            erp: None,
+            reorder: ReorderPolicy::default(),
+            adapters: HealthBoard::new(),
         }
     }
 }
@@ -108,6 +124,8 @@ pub struct System {
     pub stop: watch::Receiver<bool>,
     /// Whether NATS is in use (production mode).
     pub nats: Option<async_nats::Client>,
+    /// The adapters' health.
+    pub adapters: HealthBoard,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -169,17 +187,33 @@ impl System {
             tasks.push(tokio::spawn(relay.run()));
         }
         let mut processors = BTreeMap::new();
-        if config.components.orchestrator {
-            let brain = Brain::new(Arc::clone(&store), config.planner, config.policy);
+        let mut run = |processor: Arc<dyn Processor>| {
             let runner = ProcessorRunner::new(
-                Arc::new(brain),
+                Arc::clone(&processor),
                 Arc::clone(&bus),
                 Arc::clone(&store),
                 ProcessorConfig::default(),
             )
             .stopped_by(stop.clone());
-            processors.insert(agents::brain::NAME.to_owned(), runner.status());
+            processors.insert(processor.name().to_owned(), runner.status());
             tasks.push(tokio::spawn(runner.run()));
+        };
+        if config.components.orchestrator {
+            run(Arc::new(Brain::new(
+                Arc::clone(&store),
+                config.planner,
+                config.policy.clone(),
+            )));
+        }
+        if let (true, Some(erp)) = (config.components.agents, config.erp) {
+            run(Arc::new(LogisticsAgent::new(
+                Arc::clone(&store),
+                erp,
+                config.policy,
+                config.reorder,
+            )));
+        }
+        if config.components.orchestrator {
             // Lapsed approvals end the tasks that waited for them.
             let clock = ApprovalClock::new(Arc::clone(&store), db.clone());
             tasks.push(tokio::spawn(clock.run()));
@@ -206,6 +240,7 @@ impl System {
             projections,
             stop,
             nats,
+            adapters: config.adapters,
             tasks,
         })
     }
@@ -219,6 +254,7 @@ impl System {
         state.projections = self.projections.clone();
         state.stop = Some(self.stop.clone());
         state.nats = self.nats.clone();
+        state.adapters = self.adapters.clone();
         Ok(state)
     }
 

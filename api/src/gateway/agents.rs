@@ -1,6 +1,7 @@
-//! `GET /api/v1/agents`: the health of the processors and projections this
-//! process runs, and the stop switch as it follows it.
+//! `GET /api/v1/agents`: the health of the processors, projections and
+//! adapters this process runs, and the stop switch as it follows it.
 
+use agents::adapters::{AdapterHealth, BreakerState};
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
@@ -25,6 +26,50 @@ struct AgentsReport {
     stop_engaged: Option<bool>,
     processors: Vec<ProcessorHealth>,
     projections: Vec<ProjectionHealth>,
+    /// The external systems' adapters: calls, failures and circuit breaker.
+    adapters: Vec<AdapterReport>,
+}
+
+/// An adapter's health.
+#[derive(Debug, Serialize, ToSchema)]
+struct AdapterReport {
+    /// The system, e.g. `erpnext`.
+    system: &'static str,
+    /// `closed` (calls go through), `open` (calls refused for a while after
+    /// repeated failures) or `half_open` (one trial call out).
+    circuit: &'static str,
+    /// Milliseconds until an open circuit lets a trial call through.
+    retry_after_ms: Option<u64>,
+    /// Attempts made, retries included.
+    calls: u64,
+    /// Attempts failed.
+    failures: u64,
+    /// The last failure's message.
+    last_error: Option<String>,
+    /// When an attempt last succeeded.
+    last_success_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When an attempt last failed.
+    last_failure_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<AdapterHealth> for AdapterReport {
+    fn from(health: AdapterHealth) -> Self {
+        let (circuit, retry_after_ms) = match health.circuit {
+            BreakerState::Closed => ("closed", None),
+            BreakerState::Open { retry_after_ms } => ("open", Some(retry_after_ms)),
+            BreakerState::HalfOpen => ("half_open", None),
+        };
+        AdapterReport {
+            system: health.system,
+            circuit,
+            retry_after_ms,
+            calls: health.calls,
+            failures: health.failures,
+            last_error: health.last_error,
+            last_success_at: health.last_success_at,
+            last_failure_at: health.last_failure_at,
+        }
+    }
 }
 
 /// A processor's health.
@@ -82,7 +127,7 @@ struct ProjectionHealth {
 /// The agents' health.
 ///
 /// Each processor's and projection's state, progress and lag in this
-/// process, and the stop switch. Roles: ceo, operator, auditor.
+/// process, its adapters' health, and the stop switch. Roles: ceo, operator, auditor.
 #[utoipa::path(
     get,
     path = "/api/v1/agents",
@@ -139,5 +184,11 @@ async fn agents(
         stop_engaged: state.stop.as_ref().map(|s| *s.borrow()),
         processors,
         projections,
+        adapters: state
+            .adapters
+            .snapshot()
+            .into_iter()
+            .map(AdapterReport::from)
+            .collect(),
     }))
 }

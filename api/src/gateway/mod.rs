@@ -87,6 +87,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// This process's recent log lines (empty unless its subscriber feeds it).
     pub activity: Activity,
+    /// The health of the adapters to external systems this process uses.
+    pub adapters: ::agents::adapters::HealthBoard,
     /// Set when the server shuts down: long-lived responses (the feed) end.
     closing: Arc<watch::Sender<bool>>,
 }
@@ -108,6 +110,7 @@ impl AppState {
             max_projection_lag: MAX_PROJECTION_LAG,
             metrics: Metrics::default(),
             activity: Activity::new(),
+            adapters: ::agents::adapters::HealthBoard::new(),
             closing: Arc::new(watch::channel(false).0),
         })
     }
