@@ -10,6 +10,8 @@
 //!
 //! It is not a mock of our own code: nothing here knows AgentOS's types.
 
+pub mod sheets;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
