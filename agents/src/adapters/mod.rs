@@ -11,6 +11,7 @@
 //! base URL and credentials.
 
 pub mod breaker;
+pub mod carrier;
 pub mod sheets;
 
 use std::collections::BTreeMap;
