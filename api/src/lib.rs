@@ -9,4 +9,5 @@
 pub mod activity;
 pub mod clock;
 pub mod gateway;
+pub mod schedule;
 pub mod system;

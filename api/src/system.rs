@@ -39,6 +39,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::ApprovalClock;
 use crate::gateway::AppState;
+use crate::schedule::{Schedule, StandingOrder};
 
 /// Which parts this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +88,8 @@ pub struct SystemConfig {
     pub reorder: ReorderPolicy,
     /// The adapters' health, shown by the gateway.
     pub adapters: HealthBoard,
+    /// Orders given every day (with the orchestrator).
+    pub standing_orders: Vec<StandingOrder>,
 }
 
 impl SystemConfig {
@@ -104,6 +107,7 @@ impl SystemConfig {
             erp: None,
             reorder: ReorderPolicy::default(),
             adapters: HealthBoard::new(),
+            standing_orders: Vec::new(),
         }
     }
 }
@@ -217,6 +221,11 @@ impl System {
             // Lapsed approvals end the tasks that waited for them.
             let clock = ApprovalClock::new(Arc::clone(&store), db.clone());
             tasks.push(tokio::spawn(clock.run()));
+            let schedule = Schedule::new(
+                CommandHandler::new(Arc::clone(&store)),
+                config.standing_orders,
+            );
+            tasks.push(tokio::spawn(schedule.run()));
         }
         let mut projections = BTreeMap::new();
         if config.components.projections {
