@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use domain::logistics::purchase_order::PurchaseOrderDrafted;
 use domain::logistics::scan::StockPicture;
 use domain::logistics::{Sku, WarehouseId};
+use uuid::Uuid;
 
 /// The stock as read, and where it was read from.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,4 +43,17 @@ pub trait Erp: Send + Sync + 'static {
     /// Creates and submits the purchase order, or finds the one created
     /// for it before (the document carries our id): its ERP name.
     async fn place_purchase_order(&self, po: &PurchaseOrderDrafted) -> Result<String, ErpFailure>;
+
+    /// Our id of the purchase order the ERP names `erp_name`, if it is one of ours.
+    async fn purchase_order_id(&self, erp_name: &str) -> Result<Option<Uuid>, ErpFailure>;
+
+    /// Creates and submits a goods receipt against the purchase order
+    /// `erp_name` for `lines` (units per SKU), or finds the one created for
+    /// `receipt_id` before: its ERP name.
+    async fn receive_goods(
+        &self,
+        erp_name: &str,
+        receipt_id: Uuid,
+        lines: &[(Sku, u32)],
+    ) -> Result<String, ErpFailure>;
 }
