@@ -129,6 +129,8 @@ impl LogisticsAgent {
                     },
                 )
             }
+            // Shipments are followed by their own processor.
+            Work::ShipmentTracking(_) => return Ok(Vec::new()),
             _ => {
                 let reason = format!(
                     "{} is not something the Logistics agent does yet",
