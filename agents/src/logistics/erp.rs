@@ -44,6 +44,10 @@ pub trait Erp: Send + Sync + 'static {
     /// for it before (the document carries our id): its ERP name.
     async fn place_purchase_order(&self, po: &PurchaseOrderDrafted) -> Result<String, ErpFailure>;
 
+    /// Cancels the submitted purchase order `erp_name` (cancelling it again
+    /// changes nothing).
+    async fn cancel_purchase_order(&self, erp_name: &str) -> Result<(), ErpFailure>;
+
     /// Our id of the purchase order the ERP names `erp_name`, if it is one of ours.
     async fn purchase_order_id(&self, erp_name: &str) -> Result<Option<Uuid>, ErpFailure>;
 

@@ -12,6 +12,11 @@
 //! | `ApprovalGranted` / `ApprovalRejected` / `ApprovalExpired` (of an approval it asked for) | approves, rejects or cancels the purchase order |
 //! | `PurchaseOrderApproved`, `PurchaseOrderApprovedUnderPolicy` | creates and submits the purchase order in the ERP (idempotent: the ERP document carries our id) and records its ERP name |
 //! | `PurchaseOrderSubmitted`, `PurchaseOrderRejected`, `PurchaseOrderCancelled` | completes the task once every purchase order of its scan is settled |
+//! | `TaskCancelled` (its directive was cancelled) | cancels the task's orders not yet placed; an order placed already is cancelled in the ERP first (the compensation), one whose goods arrived is left as it is |
+//! | `DirectiveResumed` | places the approved orders of the directive's tasks that waited while it was paused |
+//!
+//! Nothing is placed in the ERP for a paused directive or a cancelled task:
+//! an approved order waits for the directive to be resumed, or is cancelled.
 //!
 //! The only steps that look outside the log are the scan and the placing
 //! of an order; what they found is recorded before anything follows from
@@ -27,14 +32,17 @@ use async_trait::async_trait;
 use chrono::Utc;
 use commands::processor::{derived_id, Command, HandlerError, Processor};
 use domain::approval::{Approval, ApprovalCommand, ApprovalEvent, RequestApproval};
+use domain::directive::{Directive, DirectiveEvent};
 use domain::logistics::purchase_order::PurchaseOrderDrafted;
 use domain::logistics::scan::{
     restock, InventoryScan, InventoryScanCommand, InventoryScanEvent, InventoryScanned, ScanDraft,
     ScanPurpose, ScanScope,
 };
-use domain::logistics::{PurchaseOrder, PurchaseOrderCommand, PurchaseOrderEvent, ReorderPolicy};
+use domain::logistics::{
+    PurchaseOrder, PurchaseOrderCommand, PurchaseOrderEvent, PurchaseOrderStatus, ReorderPolicy,
+};
 use domain::policy::{Action, Policy};
-use domain::task::{Department, Task, TaskCommand, TaskEvent};
+use domain::task::{Department, Task, TaskCommand, TaskEvent, TaskStatus};
 use domain::work::{TaskKind, Work};
 use domain::{Actor, Aggregate, DomainEvent, RecordedEvent, StreamId};
 use eventstore::{Direction, EventFilter, EventStore};
@@ -83,15 +91,20 @@ impl LogisticsAgent {
     /// A dispatched task of ours: start it and scan, unless its scan is on
     /// record already (a redelivery).
     async fn on_task(&self, event: &RecordedEvent) -> Result<Vec<Command>, HandlerError> {
-        if !matches!(TaskEvent::decode(event)?, TaskEvent::TaskDispatched(_)) {
-            return Ok(Vec::new());
-        }
+        let cancelled = match TaskEvent::decode(event)? {
+            TaskEvent::TaskDispatched(_) => false,
+            TaskEvent::TaskCancelled(_) => true,
+            _ => return Ok(Vec::new()),
+        };
         let (_, history) = load::<Task>(&*self.store, &event.stream_id, Some(1)).await?;
         let Some(TaskEvent::TaskPlanned(planned)) = history.first() else {
             return Err(format!("task {} has no plan", event.stream_id).into());
         };
         if planned.department != Department::Logistics {
             return Ok(Vec::new());
+        }
+        if cancelled {
+            return self.on_task_cancelled(event.stream_id.id()).await;
         }
         let task_id = event.stream_id.id();
         let now = Utc::now();
@@ -236,34 +249,145 @@ impl LogisticsAgent {
             PurchaseOrderEvent::PurchaseOrderDrafted(drafted) => Ok(self.gate(&drafted, now)),
             PurchaseOrderEvent::PurchaseOrderApproved(_)
             | PurchaseOrderEvent::PurchaseOrderApprovedUnderPolicy(_) => {
-                let (_, history) = load::<PurchaseOrder>(&*self.store, &po_stream, Some(1)).await?;
-                let Some(PurchaseOrderEvent::PurchaseOrderDrafted(drafted)) = history.first()
-                else {
-                    return Err(format!("purchase order {po_stream} has no draft").into());
-                };
-                match self.erp.place_purchase_order(drafted).await {
-                    Ok(erp_name) => Ok(vec![Command::new::<PurchaseOrder>(
-                        po_stream,
-                        PurchaseOrderCommand::Submit { erp_name, at: now },
-                    )
-                    .refusal_expected()]),
-                    Err(ErpFailure::Refused(reason)) => Ok(vec![Command::new::<PurchaseOrder>(
-                        po_stream,
-                        PurchaseOrderCommand::Cancel {
-                            by: Self::actor(),
-                            reason: format!("the ERP refused it: {reason}"),
-                            at: now,
-                        },
-                    )
-                    .refusal_expected()]),
-                    Err(failure) => Err(failure.into()),
-                }
+                let drafted = self.draft_of(&po_stream).await?;
+                self.place(&drafted).await
             }
             PurchaseOrderEvent::PurchaseOrderSubmitted(_)
             | PurchaseOrderEvent::PurchaseOrderRejected(_)
             | PurchaseOrderEvent::PurchaseOrderCancelled(_) => self.settle_task(&po_stream).await,
             _ => Ok(Vec::new()),
         }
+    }
+
+    /// A purchase order's draft: its first event.
+    async fn draft_of(&self, po_stream: &StreamId) -> Result<PurchaseOrderDrafted, HandlerError> {
+        let (_, mut history) = load::<PurchaseOrder>(&*self.store, po_stream, Some(1)).await?;
+        match history.pop() {
+            Some(PurchaseOrderEvent::PurchaseOrderDrafted(drafted)) => Ok(drafted),
+            _ => Err(format!("purchase order {po_stream} has no draft").into()),
+        }
+    }
+
+    /// Places an approved order in the ERP and records its ERP name, unless
+    /// its task was cancelled meanwhile (the order is cancelled) or its
+    /// directive is paused (it waits for `DirectiveResumed`).
+    async fn place(&self, drafted: &PurchaseOrderDrafted) -> Result<Vec<Command>, HandlerError> {
+        let po_stream = PurchaseOrder::stream(drafted.po_id);
+        let now = Utc::now();
+        let cancel = |reason: String| {
+            vec![Command::new::<PurchaseOrder>(
+                po_stream.clone(),
+                PurchaseOrderCommand::Cancel {
+                    by: Self::actor(),
+                    reason,
+                    at: now,
+                },
+            )
+            .refusal_expected()]
+        };
+        if let Some(task_id) = drafted.task_id {
+            let (task, _) = load::<Task>(&*self.store, &Task::stream(task_id), None).await?;
+            if task.status == TaskStatus::Cancelled {
+                return Ok(cancel(
+                    "its task was cancelled before it was placed".to_owned(),
+                ));
+            }
+        }
+        if let Some(directive_id) = drafted.directive_id {
+            let (directive, _) =
+                load::<Directive>(&*self.store, &Directive::stream(directive_id), None).await?;
+            if directive.paused {
+                tracing::info!(po = %drafted.po_id, "approved; waits while its directive is paused");
+                return Ok(Vec::new());
+            }
+        }
+        match self.erp.place_purchase_order(drafted).await {
+            Ok(erp_name) => Ok(vec![Command::new::<PurchaseOrder>(
+                po_stream.clone(),
+                PurchaseOrderCommand::Submit { erp_name, at: now },
+            )
+            .refusal_expected()]),
+            Err(ErpFailure::Refused(reason)) => Ok(cancel(format!("the ERP refused it: {reason}"))),
+            Err(failure) => Err(failure.into()),
+        }
+    }
+
+    /// A cancelled task of ours: its orders not yet placed are cancelled;
+    /// one placed already is cancelled in the ERP first; one whose goods
+    /// arrived stays (goods are not sent back by cancelling a record).
+    async fn on_task_cancelled(&self, task_id: Uuid) -> Result<Vec<Command>, HandlerError> {
+        let Some(scan) = self.scan_of(task_id).await? else {
+            return Ok(Vec::new());
+        };
+        let now = Utc::now();
+        let mut commands = Vec::new();
+        for draft in &scan.drafts {
+            let stream = PurchaseOrder::stream(draft.po_id);
+            let (po, _) = load::<PurchaseOrder>(&*self.store, &stream, None).await?;
+            let reason = match (po.status, po.erp_name.as_deref()) {
+                (status, _) if status.is_final() => continue,
+                (PurchaseOrderStatus::PartiallyReceived | PurchaseOrderStatus::Received, _) => {
+                    tracing::warn!(po = %draft.po_id, "its task was cancelled after goods arrived; the order stays");
+                    continue;
+                }
+                (status, Some(erp_name)) if status.is_submitted() => {
+                    match self.erp.cancel_purchase_order(erp_name).await {
+                        Ok(()) => {
+                            format!("its task was cancelled; {erp_name} cancelled in the ERP")
+                        }
+                        Err(ErpFailure::Refused(reason)) => {
+                            tracing::warn!(po = %draft.po_id, %reason, "the ERP refused to cancel it");
+                            continue;
+                        }
+                        Err(failure) => return Err(failure.into()),
+                    }
+                }
+                _ => "its task was cancelled before it was placed".to_owned(),
+            };
+            commands.push(
+                Command::new::<PurchaseOrder>(
+                    stream,
+                    PurchaseOrderCommand::Cancel {
+                        by: Self::actor(),
+                        reason,
+                        at: now,
+                    },
+                )
+                .refusal_expected(),
+            );
+        }
+        Ok(commands)
+    }
+
+    /// A resumed directive: place the approved orders that waited.
+    async fn on_directive(&self, event: &RecordedEvent) -> Result<Vec<Command>, HandlerError> {
+        if !matches!(
+            DirectiveEvent::decode(event)?,
+            DirectiveEvent::DirectiveResumed(_)
+        ) {
+            return Ok(Vec::new());
+        }
+        let (directive, _) = load::<Directive>(&*self.store, &event.stream_id, None).await?;
+        let mut commands = Vec::new();
+        for slot in &directive.tasks {
+            if slot.task.department != Department::Logistics {
+                continue;
+            }
+            let Some(scan) = self.scan_of(slot.task.task_id).await? else {
+                continue;
+            };
+            for draft in &scan.drafts {
+                let stream = PurchaseOrder::stream(draft.po_id);
+                let (po, history) = load::<PurchaseOrder>(&*self.store, &stream, None).await?;
+                if po.status != PurchaseOrderStatus::Approved {
+                    continue;
+                }
+                if let Some(PurchaseOrderEvent::PurchaseOrderDrafted(drafted)) = history.first() {
+                    commands.extend(self.place(drafted).await?);
+                }
+            }
+        }
+        Ok(commands)
     }
 
     /// Asks for the approval policy demands, or approves under policy.
@@ -475,6 +599,8 @@ impl Processor for LogisticsAgent {
     fn filter(&self) -> EventFilter {
         let types = [
             "TaskDispatched",
+            "TaskCancelled",
+            "DirectiveResumed",
             "InventoryScanned",
             "PurchaseOrderDrafted",
             "PurchaseOrderApproved",
@@ -488,6 +614,7 @@ impl Processor for LogisticsAgent {
         ];
         EventFilter {
             categories: vec![
+                Directive::CATEGORY.to_owned(),
                 Task::CATEGORY.to_owned(),
                 InventoryScan::CATEGORY.to_owned(),
                 PurchaseOrder::CATEGORY.to_owned(),
@@ -499,6 +626,7 @@ impl Processor for LogisticsAgent {
 
     async fn handle(&self, event: &RecordedEvent) -> Result<Vec<Command>, HandlerError> {
         match event.stream_id.category() {
+            c if c == Directive::CATEGORY => self.on_directive(event).await,
             c if c == Task::CATEGORY => self.on_task(event).await,
             c if c == InventoryScan::CATEGORY => self.on_scan(event),
             c if c == PurchaseOrder::CATEGORY => self.on_purchase_order(event).await,
