@@ -11,6 +11,7 @@
 //! It is not a mock of our own code: nothing here knows AgentOS's types.
 
 pub mod carrier;
+pub mod erpnext;
 pub mod sheets;
 
 use std::net::SocketAddr;
