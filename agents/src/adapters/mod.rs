@@ -12,6 +12,7 @@
 
 pub mod breaker;
 pub mod carrier;
+pub mod erpnext;
 pub mod sheets;
 
 use std::collections::BTreeMap;
