@@ -87,6 +87,8 @@ pub struct Item {
     pub lead_time_days: u32,
     /// `default_supplier` of the company's row of `item_defaults`.
     pub default_supplier: Option<String>,
+    /// `last_purchase_rate`, in the company's currency.
+    pub last_purchase_rate: f64,
     /// Rows of `reorder_levels`: warehouse, level, quantity to order.
     pub reorder_levels: Vec<(String, f64, f64)>,
 }
@@ -102,8 +104,15 @@ impl Item {
             pack_size: None,
             lead_time_days: 0,
             default_supplier: None,
+            last_purchase_rate: 0.0,
             reorder_levels: Vec::new(),
         }
+    }
+
+    /// Sets the last purchase rate.
+    pub fn rate(mut self, rate: f64) -> Self {
+        self.last_purchase_rate = rate;
+        self
     }
 
     /// Adds a reorder level in `warehouse`.
@@ -143,7 +152,7 @@ impl Item {
             "item_code": self.item_code, "item_name": self.item_name,
             "stock_uom": self.stock_uom, "min_order_qty": self.min_order_qty,
             "lead_time_days": self.lead_time_days, "reorder_levels": reorder,
-            "item_defaults": defaults,
+            "item_defaults": defaults, "last_purchase_rate": self.last_purchase_rate,
         });
         if let Some(pack) = self.pack_size {
             doc["custom_pack_size"] = json!(pack);
@@ -305,6 +314,37 @@ impl ErpNextSim {
             },
         );
         Ok(())
+    }
+
+    /// Records the daily quantities used (`daily[0]` the oldest, the last on
+    /// `until`) of an item in a warehouse as Stock Ledger Entries (negative
+    /// `actual_qty`, voucher type Delivery Note; days with none used get no
+    /// entry): how many entries.
+    pub fn record_consumption(
+        &self,
+        item_code: &str,
+        warehouse: &str,
+        daily: &[f64],
+        until: chrono::NaiveDate,
+    ) -> Result<usize, SeedError> {
+        let mut erp = self.lock();
+        let mut recorded = 0;
+        for (age, used) in daily.iter().rev().enumerate() {
+            if *used <= 0.0 {
+                continue;
+            }
+            let day = until - chrono::Duration::days(i64::try_from(age).unwrap_or(i64::MAX));
+            let entry = json!({
+                "item_code": item_code, "warehouse": warehouse,
+                "posting_date": day.to_string(), "actual_qty": -used,
+                "voucher_type": "Delivery Note", "voucher_no": format!("SIM-DN-{day}"),
+                "is_cancelled": 0,
+            });
+            erp.insert(&meta::STOCK_LEDGER_ENTRY, as_map(&entry))
+                .map_err(refused)?;
+            recorded += 1;
+        }
+        Ok(recorded)
     }
 
     /// Inserts a document as the API would (`docstatus: 1` submits it):

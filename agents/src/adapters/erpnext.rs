@@ -38,6 +38,8 @@ mod error;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
+use chrono::NaiveDate;
+
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
@@ -45,9 +47,9 @@ use serde_json::{json, Value};
 
 pub use docs::{
     DocStatus, ErpBin, ErpDocRef, ErpItem, ErpPurchaseOrder, ErpPurchaseOrderItem,
-    ErpPurchaseReceipt, ErpPurchaseReceiptItem, ErpReorderLevel, ErpSupplier, PurchaseOrderDoc,
-    PurchaseOrderLine, PurchaseReceiptDoc, PurchaseReceiptLine, PACK_SIZE_FIELD, PO_ID_FIELD,
-    RECEIPT_ID_FIELD, SUPPLIER_LEAD_TIME_FIELD,
+    ErpPurchaseReceipt, ErpPurchaseReceiptItem, ErpReorderLevel, ErpStockLedgerEntry, ErpSupplier,
+    PurchaseOrderDoc, PurchaseOrderLine, PurchaseReceiptDoc, PurchaseReceiptLine, PACK_SIZE_FIELD,
+    PO_ID_FIELD, RECEIPT_ID_FIELD, SUPPLIER_LEAD_TIME_FIELD,
 };
 pub use error::{server_messages, ErpError};
 
@@ -418,6 +420,30 @@ impl ErpNext {
         };
         self.list(Self::listing("Bin", &["*"], filters, "name asc"))
             .await
+    }
+
+    /// Stock used or shipped since `since` (inclusive): every Stock Ledger
+    /// Entry with a negative quantity that is not cancelled, oldest first.
+    pub async fn consumption(&self, since: NaiveDate) -> ErpResult<Vec<ErpStockLedgerEntry>> {
+        let filters = json!([
+            ["posting_date", ">=", since.to_string()],
+            ["actual_qty", "<", 0],
+            ["is_cancelled", "=", 0],
+        ]);
+        let fields = [
+            "name",
+            "item_code",
+            "warehouse",
+            "posting_date",
+            "actual_qty",
+        ];
+        self.list(Self::listing(
+            "Stock Ledger Entry",
+            &fields,
+            filters,
+            "name asc",
+        ))
+        .await
     }
 
     /// Every Supplier.

@@ -168,6 +168,7 @@ pub(crate) static ITEM: DocType = DocType {
         f("safety_stock", "Safety Stock", Float),
         f("lead_time_days", "Lead Time in days", Int),
         f("custom_pack_size", "Pack Size", Float),
+        f("last_purchase_rate", "Last Purchase Rate", Float),
         f(
             "reorder_levels",
             "Reorder level based on Warehouse",
@@ -356,7 +357,24 @@ pub(crate) static PURCHASE_RECEIPT_ITEM: DocType = DocType {
     creatable: false,
 };
 
-static ALL: [&DocType; 12] = [
+pub(crate) static STOCK_LEDGER_ENTRY: DocType = DocType {
+    name: "Stock Ledger Entry",
+    fields: &[
+        f("item_code", "Item Code", Link("Item")).reqd(),
+        f("warehouse", "Warehouse", Link("Warehouse")).reqd(),
+        f("posting_date", "Posting Date", Date).reqd(),
+        f("actual_qty", "Qty Change", Float),
+        f("voucher_type", "Voucher Type", Data),
+        f("voucher_no", "Voucher No", Data),
+        f("is_cancelled", "Is Cancelled", Check),
+    ],
+    naming: Naming::Hash,
+    submittable: false,
+    child: false,
+    creatable: false,
+};
+
+static ALL: [&DocType; 13] = [
     &COMPANY,
     &UOM,
     &WAREHOUSE,
@@ -369,6 +387,7 @@ static ALL: [&DocType; 12] = [
     &PURCHASE_ORDER_ITEM,
     &PURCHASE_RECEIPT,
     &PURCHASE_RECEIPT_ITEM,
+    &STOCK_LEDGER_ENTRY,
 ];
 
 /// The DocType named `name`.

@@ -31,6 +31,17 @@ pub const DEMO_BELOW_REORDER: &[(&str, &str, f64)] = &[
     ("TAPE-48", MAIN, 4.0),
 ];
 
+/// Days of use the demo company's ledger holds.
+pub const DEMO_HISTORY_DAYS: u32 = 28;
+
+/// A daily use that makes `level` the reorder point for a lead time of
+/// `lead_days` at a 95 % service level with ±25 % daily swings: level ÷
+/// (L + 1.65 × 0.25 × √L).
+fn steady_use(level: f64, lead_days: u32) -> f64 {
+    let lead = f64::from(lead_days.max(1));
+    level / (lead + 1.65 * 0.25 * lead.sqrt())
+}
+
 /// The warehouses of a generated company, in the order they are used.
 pub const GENERATED_WAREHOUSES: [&str; 5] = [
     "Stores - AC",
@@ -50,6 +61,8 @@ struct DemoItem {
     pack: f64,
     lead_days: u32,
     supplier: &'static str,
+    /// The last purchase rate, in euros.
+    rate: f64,
     levels: &'static [(&'static str, f64, f64, f64, f64)],
 }
 
@@ -62,6 +75,7 @@ const DEMO_ITEMS: [DemoItem; 12] = [
         pack: 100.0,
         lead_days: 5,
         supplier: NORDIC,
+        rate: 0.06,
         levels: &[(STORES, 1000.0, 2000.0, 640.0, 0.0)],
     },
     DemoItem {
@@ -72,6 +86,7 @@ const DEMO_ITEMS: [DemoItem; 12] = [
         pack: 100.0,
         lead_days: 5,
         supplier: NORDIC,
+        rate: 0.09,
         levels: &[(STORES, 800.0, 1600.0, 2400.0, 0.0)],
     },
     DemoItem {
@@ -82,6 +97,7 @@ const DEMO_ITEMS: [DemoItem; 12] = [
         pack: 500.0,
         lead_days: 5,
         supplier: NORDIC,
+        rate: 0.02,
         levels: &[(STORES, 2000.0, 5000.0, 1800.0, 0.0)],
     },
     DemoItem {
@@ -92,6 +108,7 @@ const DEMO_ITEMS: [DemoItem; 12] = [
         pack: 500.0,
         lead_days: 5,
         supplier: NORDIC,
+        rate: 0.01,
         levels: &[(STORES, 1500.0, 3000.0, 4200.0, 300.0)],
     },
     DemoItem {
@@ -102,6 +119,7 @@ const DEMO_ITEMS: [DemoItem; 12] = [
         pack: 50.0,
         lead_days: 10,
         supplier: IBERIA,
+        rate: 0.45,
         levels: &[(MAIN, 300.0, 600.0, 120.0, 0.0)],
     },
     DemoItem {
@@ -112,6 +130,7 @@ const DEMO_ITEMS: [DemoItem; 12] = [
         pack: 50.0,
         lead_days: 10,
         supplier: IBERIA,
+        rate: 0.7,
         levels: &[(MAIN, 250.0, 500.0, 400.0, 180.0)],
     },
     DemoItem {
@@ -122,6 +141,7 @@ const DEMO_ITEMS: [DemoItem; 12] = [
         pack: 36.0,
         lead_days: 10,
         supplier: IBERIA,
+        rate: 1.8,
         levels: &[(MAIN, 100.0, 216.0, 96.0, 0.0)],
     },
     DemoItem {
@@ -132,6 +152,7 @@ const DEMO_ITEMS: [DemoItem; 12] = [
         pack: 25.0,
         lead_days: 10,
         supplier: IBERIA,
+        rate: 3.5,
         levels: &[(MAIN, 60.0, 120.0, 75.0, 0.0)],
     },
     DemoItem {
@@ -142,6 +163,7 @@ const DEMO_ITEMS: [DemoItem; 12] = [
         pack: 10.0,
         lead_days: 21,
         supplier: RHEIN,
+        rate: 38.5,
         levels: &[(STORES, 40.0, 100.0, 12.0, 0.0)],
     },
     DemoItem {
@@ -152,6 +174,7 @@ const DEMO_ITEMS: [DemoItem; 12] = [
         pack: 20.0,
         lead_days: 14,
         supplier: RHEIN,
+        rate: 2.4,
         levels: &[
             (STORES, 150.0, 300.0, 90.0, 0.0),
             (MAIN, 50.0, 100.0, 70.0, 0.0),
@@ -165,6 +188,7 @@ const DEMO_ITEMS: [DemoItem; 12] = [
         pack: 5.0,
         lead_days: 14,
         supplier: RHEIN,
+        rate: 11.9,
         levels: &[(STORES, 30.0, 60.0, 45.0, 0.0)],
     },
     DemoItem {
@@ -175,6 +199,7 @@ const DEMO_ITEMS: [DemoItem; 12] = [
         pack: 10.0,
         lead_days: 10,
         supplier: IBERIA,
+        rate: 0.03,
         levels: &[(MAIN, 20.0, 40.0, 8.0, 0.0)],
     },
 ];
@@ -194,7 +219,8 @@ impl ErpNextSim {
         for demo in &DEMO_ITEMS {
             let mut item = Item::new(demo.code, demo.name, demo.uom)
                 .ordering(demo.min_order_qty, demo.pack)
-                .supplier(demo.supplier);
+                .supplier(demo.supplier)
+                .rate(demo.rate);
             item.lead_time_days = demo.lead_days;
             for (warehouse, level, qty, _, _) in demo.levels {
                 item = item.reorder(warehouse, *level, *qty);
@@ -210,6 +236,18 @@ impl ErpNextSim {
             }
         }
         let today = Utc::now().date_naive();
+        for demo in &DEMO_ITEMS {
+            for (warehouse, level, _, _, _) in demo.levels {
+                let daily = steady_use(*level, demo.lead_days);
+                let history: Vec<f64> = (0..DEMO_HISTORY_DAYS)
+                    .map(|day| {
+                        let swing = if day % 2 == 0 { 1.25 } else { 0.75 };
+                        (daily * swing).round()
+                    })
+                    .collect();
+                sim.record_consumption(demo.code, warehouse, &history, today)?;
+            }
+        }
         sim.insert(
             "Purchase Order",
             &json!({
@@ -222,6 +260,37 @@ impl ErpNextSim {
             }),
         )?;
         Ok(sim)
+    }
+
+    /// Records `days` days of use of every item in every warehouse where it
+    /// has a reorder level, as Stock Ledger Entries up to `until`: about
+    /// what keeps the level a lead time's worth of stock, ±25 % a day.
+    pub fn record_typical_use(
+        &self,
+        days: u32,
+        until: chrono::NaiveDate,
+        seed: u64,
+    ) -> Result<usize, SeedError> {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut recorded = 0;
+        for item in self.docs("Item") {
+            let code = item["item_code"].as_str().unwrap_or_default().to_owned();
+            let lead = item["lead_time_days"].as_u64().unwrap_or(7);
+            let levels = item["reorder_levels"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for level in levels {
+                let warehouse = level["warehouse"].as_str().unwrap_or_default();
+                let reorder = level["warehouse_reorder_level"].as_f64().unwrap_or(0.0);
+                let daily = steady_use(reorder, u32::try_from(lead).unwrap_or(7));
+                let history: Vec<f64> = (0..days)
+                    .map(|_| (daily * (0.75 + rng.f64() * 0.5)).round())
+                    .collect();
+                recorded += self.record_consumption(&code, warehouse, &history, until)?;
+            }
+        }
+        Ok(recorded)
     }
 
     /// A company of `items` items (`ITEM-00001` …), each with a reorder
@@ -259,7 +328,8 @@ impl ErpNextSim {
             let pack = PACKS[rng.usize(..PACKS.len())];
             let mut item = Item::new(&code, &format!("Generated item {n}"), "Nos")
                 .ordering(pack * f64::from(rng.u8(1..=4)), pack)
-                .supplier(&suppliers[rng.usize(..suppliers.len())]);
+                .supplier(&suppliers[rng.usize(..suppliers.len())])
+                .rate(f64::from(rng.u32(5..=50_000)) / 100.0);
             item.lead_time_days = rng.u32(2..=30);
             let mut stock = Vec::with_capacity(names.len());
             for warehouse in &names {

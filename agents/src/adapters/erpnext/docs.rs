@@ -120,6 +120,8 @@ pub struct ErpItem {
     /// The supplier's pack size ([`PACK_SIZE_FIELD`]), if set.
     #[serde(rename = "custom_pack_size", deserialize_with = "positive")]
     pub pack_size: Option<f64>,
+    /// `last_purchase_rate`, in the company's currency (0 when never bought).
+    pub last_purchase_rate: f64,
     /// `default_supplier` of the item's defaults (for the configured
     /// company, else the first row that names one).
     #[serde(skip)]
@@ -158,6 +160,20 @@ pub(crate) struct ItemRow<T> {
 pub(crate) struct ItemDefault {
     pub company: String,
     pub default_supplier: Option<String>,
+}
+
+/// A Stock Ledger Entry: one change of an item's stock in a warehouse.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default)]
+pub struct ErpStockLedgerEntry {
+    /// `item_code`.
+    pub item_code: String,
+    /// `warehouse`.
+    pub warehouse: String,
+    /// `posting_date`.
+    pub posting_date: Option<NaiveDate>,
+    /// `actual_qty`: the change, negative when stock was used or shipped.
+    pub actual_qty: f64,
 }
 
 /// A Bin: an item's quantities in one warehouse.
