@@ -8,12 +8,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use api::gateway::{self, Role, Tokens};
+use api::schedule::{Schedule, StandingOrder};
 use api::system::{Components, System, SystemConfig};
 use clap::{Parser, Subcommand};
-use domain::directive::{Directive, DirectiveCommand, IssueDirective, Priority};
-use domain::{Actor, Aggregate, CommandId, CorrelationId, StreamId};
+use domain::StreamId;
 use eventstore::{verify, EventStore};
 
+mod adapter_args;
 mod bench;
 mod ops;
 mod planner_args;
@@ -76,11 +77,13 @@ enum Command {
         /// NATS with JetStream (PostgreSQL only); without it processors read the store.
         #[arg(long, env = "AGENTOS_NATS_URL", hide_env_values = true)]
         nats_url: Option<String>,
-        /// Only these parts: any of gateway, relay, orchestrator, projections.
+        /// Only these parts: any of gateway, relay, orchestrator, projections, agents.
         #[arg(long, value_delimiter = ',')]
         only: Vec<Part>,
         #[command(flatten)]
         planner: planner_args::PlannerArgs,
+        #[command(flatten)]
+        adapters: adapter_args::AdapterArgs,
     },
     /// Run everything embedded (SQLite, in-process bus) with a demo order,
     /// print the URL and a CEO token, and serve until Ctrl-C.
@@ -212,7 +215,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             nats_url,
             only,
             planner,
-        } => run_serve(&cli.database_url, &listen, nats_url, &only, &planner).await,
+            adapters,
+        } => {
+            run_serve(
+                &cli.database_url,
+                &listen,
+                nats_url,
+                &only,
+                &planner,
+                &adapters,
+            )
+            .await
+        }
         Command::Demo { listen, planner } => run_demo(&cli.database_url, &listen, &planner).await,
         Command::Replay { projection } => ops::replay(&cli.database_url, &projection).await,
         Command::Audit { correlation_id } => ops::audit(&cli.database_url, correlation_id).await,
@@ -265,11 +279,17 @@ async fn run_serve(
     nats_url: Option<String>,
     only: &[Part],
     planner: &planner_args::PlannerArgs,
+    adapters: &adapter_args::AdapterArgs,
 ) -> anyhow::Result<ExitCode> {
     let wants = |part| only.is_empty() || only.contains(&part);
     let mut config = SystemConfig::new(database_url);
     config.nats_url = nats_url;
     config.planner = planner.planner()?;
+    config.erp = adapters.erp(&config.adapters)?;
+    config.standing_orders = adapters.standing_orders();
+    if config.erp.is_none() && wants(Part::Agents) && !only.is_empty() {
+        anyhow::bail!("the agents need ERPNext: set AGENTOS_ERPNEXT_URL, _API_KEY and _API_SECRET");
+    }
     config.components = Components {
         relay: wants(Part::Relay),
         orchestrator: wants(Part::Orchestrator),
@@ -282,11 +302,8 @@ async fn run_serve(
     result
 }
 
-/// The order the demo gives when its log is empty.
-const DEMO_ORDER: &str = "Audit this month's invoices and pay the approved ones up to EUR 600, \
-     then forecast cash for the next 13 weeks";
-
-/// Runs everything embedded, with a CEO token and a first order.
+/// Runs everything embedded, with the demo company's systems simulated, a
+/// CEO token, and the morning inventory scan given at once.
 async fn run_demo(
     database_url: &str,
     listen: &str,
@@ -300,40 +317,32 @@ async fn run_demo(
     }
     let mut config = SystemConfig::new(database_url);
     config.planner = planner.planner()?;
+    let simulated = adapter_args::Simulated::start(&config.adapters).await?;
+    config.erp = Some(Arc::clone(&simulated.erp));
+    let morning = StandingOrder::morning_scan(
+        chrono::NaiveTime::from_hms_opt(6, 0, 0).unwrap_or(chrono::NaiveTime::MIN),
+    );
+    config.standing_orders = vec![morning.clone()];
     let system = System::start(config).await?;
     let tokens = Tokens::open(system.db.clone()).await?;
     let name = format!("demo-ceo-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
     let token = tokens.create(&name, Role::Ceo).await?;
-    if system.store.counts().await?.events == 0 {
-        let ceo = Actor::User(name.clone());
-        let issue = DirectiveCommand::Issue(IssueDirective {
-            text: DEMO_ORDER.to_owned(),
-            priority: Priority::Normal,
-            deadline: None,
-            spending_limit: None,
-            issued_by: ceo.clone(),
-            issued_at: chrono::Utc::now(),
-        });
-        system
-            .handler
-            .handle::<Directive>(commands::Envelope {
-                stream: Directive::stream(uuid::Uuid::now_v7()),
-                command: issue,
-                command_id: CommandId::from_uuid(uuid::Uuid::now_v7()),
-                correlation_id: CorrelationId::from_uuid(uuid::Uuid::now_v7()),
-                causation_id: None,
-                actor: ceo,
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot give the demo order: {e}"))?;
-    }
+    // Today's morning scan, now (once a day, however often the demo starts).
+    Schedule::new(system.handler.clone(), Vec::new())
+        .give(&morning, chrono::Utc::now())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot give the morning scan: {e}"))?;
     let banner = format!(
         "AgentOS demo: events in {}\n\
          API:        http://{listen}/api/v1/directives\n\
          CEO token:  {}\n\
-         try:        curl -H 'Authorization: Bearer {}' http://{listen}/api/v1/directives",
+         ERPNext:    {} (simulated demo company)\n\
+         Sheets:     {} (simulated shelf counts)\n\
+         try:        curl -H 'Authorization: Bearer {}' http://{listen}/api/v1/approvals",
         eventstore::redact(database_url),
         token.secret,
+        simulated.erpnext.url(),
+        simulated.sheets.url(),
         token.secret
     );
     let result = serve_until_interrupted(&system, listen, true, Some(banner)).await;
