@@ -2,3 +2,4 @@
 
 pub mod directives;
 pub mod event_log;
+pub mod logistics;
