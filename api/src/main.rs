@@ -83,7 +83,7 @@ enum Command {
         #[command(flatten)]
         planner: planner_args::PlannerArgs,
         #[command(flatten)]
-        adapters: adapter_args::AdapterArgs,
+        adapters: Box<adapter_args::AdapterArgs>,
     },
     /// Run everything embedded (SQLite, in-process bus) with a demo order,
     /// print the URL and a CEO token, and serve until Ctrl-C.
