@@ -25,6 +25,7 @@
 //! ordered twice.
 
 pub mod erp;
+pub mod shipments;
 
 use std::sync::Arc;
 
