@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 mod bus;
 mod e2e;
+mod logistics;
 
 /// Which benchmark to run.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -45,6 +46,10 @@ pub enum Which {
     /// API, and the time from `POST` to the plan in the directives read
     /// model (PostgreSQL with NATS, or embedded on SQLite).
     E2e,
+    /// An inventory scan of 10,000 items in 5 warehouses from the ERPNext
+    /// simulator to drafted purchase orders, phase by phase, beside a raw
+    /// HTTP fetch of the same listings.
+    Logistics,
 }
 
 /// Arguments of `agentos bench`.
@@ -149,6 +154,7 @@ pub async fn run(url: &str, args: BenchArgs) -> anyhow::Result<()> {
             Which::Relay => "relay",
             Which::Bus => "bus",
             Which::E2e => "e2e",
+            Which::Logistics => "logistics",
         },
         figures,
         latencies,
@@ -219,6 +225,7 @@ async fn measure_all(scratch: &Scratch, args: &BenchArgs) -> anyhow::Result<Meas
              give a postgres:// database URL"
         ),
         (Which::E2e, _) => return e2e::measure(scratch, args).await,
+        (Which::Logistics, _) => return logistics::measure(scratch, args).await,
         _ => {}
     }
     let seconds = args.seconds;
@@ -331,7 +338,7 @@ async fn measure_all(scratch: &Scratch, args: &BenchArgs) -> anyhow::Result<Meas
                 "the relay publishes PostgreSQL's log to NATS: give a postgres:// database URL"
             )
         }
-        (Which::Bus | Which::E2e, _) => unreachable!("measured above"),
+        (Which::Bus | Which::E2e | Which::Logistics, _) => unreachable!("measured above"),
     }
     Ok((figures, Vec::new()))
 }
