@@ -13,8 +13,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use agents::adapters::carrier::Carrier;
 use agents::adapters::HealthBoard;
 use agents::brain::Brain;
+use agents::logistics::shipments::ShipmentFollower;
 use agents::logistics::{Erp, LogisticsAgent};
 use agents::planner::Planner;
 use agents::planner::RulePlanner;
@@ -86,6 +88,12 @@ pub struct SystemConfig {
     pub erp: Option<Arc<dyn Erp>>,
     /// The reorder rules' service level and costs.
     pub reorder: ReorderPolicy,
+    /// The carrier's tracking API, for the shipment follower (which runs
+    /// only with it and an ERP).
+    pub carrier: Option<Carrier>,
+    /// The secret the carrier signs its webhooks with (`None`: the gateway
+    /// has no carrier webhook); never logged.
+    pub carrier_webhook_secret: Option<String>,
     /// The adapters' health, shown by the gateway.
     pub adapters: HealthBoard,
     /// Orders given every day (with the orchestrator).
@@ -106,6 +114,8 @@ impl SystemConfig {
             policy: Policy::default_for("EUR".parse().unwrap_or_else(|_| unreachable!())),
             erp: None,
             reorder: ReorderPolicy::default(),
+            carrier: None,
+            carrier_webhook_secret: None,
             adapters: HealthBoard::new(),
             standing_orders: Vec::new(),
         }
@@ -130,6 +140,7 @@ pub struct System {
     pub nats: Option<async_nats::Client>,
     /// The adapters' health.
     pub adapters: HealthBoard,
+    carrier_webhook_secret: Option<String>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -210,6 +221,13 @@ impl System {
             )));
         }
         if let (true, Some(erp)) = (config.components.agents, config.erp) {
+            if let Some(carrier) = config.carrier {
+                run(Arc::new(ShipmentFollower::new(
+                    Arc::clone(&store),
+                    carrier,
+                    Arc::clone(&erp),
+                )));
+            }
             run(Arc::new(LogisticsAgent::new(
                 Arc::clone(&store),
                 erp,
@@ -250,6 +268,7 @@ impl System {
             stop,
             nats,
             adapters: config.adapters,
+            carrier_webhook_secret: config.carrier_webhook_secret,
             tasks,
         })
     }
@@ -264,6 +283,7 @@ impl System {
         state.stop = Some(self.stop.clone());
         state.nats = self.nats.clone();
         state.adapters = self.adapters.clone();
+        state.carrier_webhook_secret = self.carrier_webhook_secret.clone();
         Ok(state)
     }
 

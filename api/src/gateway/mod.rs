@@ -42,6 +42,7 @@ mod logs;
 pub mod metrics;
 mod openapi;
 pub mod problem;
+mod webhooks;
 
 pub use auth::{Principal, Role, Tokens};
 pub use extract::{ApiJson, ApiQuery};
@@ -89,6 +90,9 @@ pub struct AppState {
     pub activity: Activity,
     /// The health of the adapters to external systems this process uses.
     pub adapters: ::agents::adapters::HealthBoard,
+    /// The secret the carrier signs its webhooks with (`None`: carrier
+    /// webhooks are not configured); never logged.
+    pub carrier_webhook_secret: Option<String>,
     /// Set when the server shuts down: long-lived responses (the feed) end.
     closing: Arc<watch::Sender<bool>>,
 }
@@ -111,6 +115,7 @@ impl AppState {
             metrics: Metrics::default(),
             activity: Activity::new(),
             adapters: ::agents::adapters::HealthBoard::new(),
+            carrier_webhook_secret: None,
             closing: Arc::new(watch::channel(false).0),
         })
     }
@@ -193,6 +198,7 @@ pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(directives::routes())
         .merge(agents::routes())
         .merge(logs::routes())
+        .merge(webhooks::routes())
 }
 
 /// Every route of the gateway.

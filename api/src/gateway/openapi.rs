@@ -48,7 +48,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         title = "AgentOS API",
         description = "The AgentOS gateway: the CEO's directives, approvals and stop switch; \
             the agents' health; the audit trail of the event log. Every operation but \
-            `/healthz`, `/openapi.json` and `/docs` needs `Authorization: Bearer <token>` \
+            `/healthz`, `/openapi.json`, `/docs` and the webhooks (signed by their sender) \
+            needs `Authorization: Bearer <token>` \
             (`agentos token create`); each says which roles may call it. Errors are \
             `application/problem+json` with a stable `code`. Writes answer 202 with a \
             `checkpoint`; a read given it as `min_checkpoint` sees the write."
@@ -59,6 +60,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         (name = "directives", description = "The CEO's orders, their tasks and approvals"),
         (name = "control", description = "The stop switch and the agents' health"),
         (name = "audit", description = "The event log: events, stream histories, chains, the feed"),
+        (name = "webhooks", description = "Events from external systems, authenticated by their signatures"),
         (name = "health", description = "Liveness and readiness"),
         (name = "operations", description = "Metrics"),
         (name = "documentation", description = "This document and its page"),
