@@ -35,6 +35,7 @@ use eventstore::sqlite::SqliteStore;
 use eventstore::{Backend, EventStore};
 use projections::models::directives::Directives;
 use projections::models::event_log::EventLog;
+use projections::models::logistics::Logistics;
 use projections::{Db, Projection, ProjectionRunner, ProjectionStatus, RunnerConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -146,7 +147,11 @@ pub struct System {
 
 /// The projections every process with projections runs.
 pub fn all_projections() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(Directives), Arc::new(EventLog)]
+    vec![
+        Arc::new(Directives),
+        Arc::new(EventLog),
+        Arc::new(Logistics),
+    ]
 }
 
 impl System {

@@ -38,6 +38,7 @@ mod directives;
 pub mod events;
 pub mod extract;
 mod health;
+mod logistics;
 mod logs;
 pub mod metrics;
 mod openapi;
@@ -196,6 +197,7 @@ pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(events::routes())
         .merge(audit::routes())
         .merge(directives::routes())
+        .merge(logistics::routes())
         .merge(agents::routes())
         .merge(logs::routes())
         .merge(webhooks::routes())

@@ -60,6 +60,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         (name = "directives", description = "The CEO's orders, their tasks and approvals"),
         (name = "control", description = "The stop switch and the agents' health"),
         (name = "audit", description = "The event log: events, stream histories, chains, the feed"),
+        (name = "logistics", description = "Purchase orders, inventory scans, stock levels needing attention, shipments, suppliers"),
         (name = "webhooks", description = "Events from external systems, authenticated by their signatures"),
         (name = "health", description = "Liveness and readiness"),
         (name = "operations", description = "Metrics"),
