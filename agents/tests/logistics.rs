@@ -18,7 +18,9 @@ use agents::planner::RulePlanner;
 use commands::processor::{ProcessorConfig, ProcessorRunner};
 use commands::{CommandHandler, Envelope};
 use domain::approval::{Approval, ApprovalCommand, ApprovalEvent, DecideApproval, Decision};
-use domain::directive::{Directive, DirectiveCommand, IssueDirective, Priority};
+use domain::directive::{
+    CancelDirective, Directive, DirectiveCommand, Intervention, IssueDirective, Priority,
+};
 use domain::logistics::scan::{InventoryScanEvent, InventoryScanned};
 use domain::logistics::{PurchaseOrder, PurchaseOrderEvent, ReorderPolicy};
 use domain::policy::{ApprovalRule, Policy};
@@ -73,6 +75,11 @@ struct World {
 
 impl World {
     async fn new() -> Self {
+        Self::with_secret("secret").await
+    }
+
+    /// The client signs in with `secret` (the simulator expects `secret`).
+    async fn with_secret(secret: &str) -> Self {
         let db = TestSqlite::new().await;
         let store = db.shared();
         let sim = ErpNextSim::demo_company("key", "secret").expect("demo company");
@@ -89,7 +96,7 @@ impl World {
                     failures_to_open: 50,
                     open_for: Duration::from_millis(200),
                 },
-                ..ErpNextConfig::new(&server.url(), "key", "secret")
+                ..ErpNextConfig::new(&server.url(), "key", secret)
             },
             &HealthBoard::new(),
         )
@@ -234,6 +241,11 @@ impl World {
 
     /// Grants every approval the agent asked for.
     async fn approve_all(&self) -> usize {
+        self.approve(usize::MAX).await
+    }
+
+    /// Grants up to `most` of the approvals the agent asked for.
+    async fn approve(&self, most: usize) -> usize {
         let mut granted = 0;
         let approvals = self.events::<ApprovalEvent>(Approval::CATEGORY).await;
         for (id, event) in &approvals {
@@ -243,7 +255,10 @@ impl World {
             let decided = approvals
                 .iter()
                 .any(|(other, e)| other == id && !matches!(e, ApprovalEvent::ApprovalRequested(_)));
-            if requested.requested_by != Actor::Agent("logistics".to_owned()) || decided {
+            if requested.requested_by != Actor::Agent("logistics".to_owned())
+                || decided
+                || granted == most
+            {
                 continue;
             }
             self.send::<Approval>(
@@ -429,6 +444,165 @@ async fn the_agent_stopped_midway_resumes_and_orders_each_once() {
     });
     world.start_agent();
     let scan = world.run_to_the_end().await;
+    world.assert_placed_once(&scan);
+    world.stop_agent().await;
+}
+
+#[tokio::test]
+async fn erpnext_refusing_the_credentials_fails_the_task_instead_of_retrying() {
+    let mut world = World::with_secret("wrong").await;
+    world.start_agent();
+    world.order().await;
+    world
+        .until("the scan task fails", || async {
+            world
+                .events::<TaskEvent>(Task::CATEGORY)
+                .await
+                .iter()
+                .any(|(_, e)| matches!(e, TaskEvent::TaskFailed(f) if f.text.contains("refused")))
+        })
+        .await;
+    assert!(world.reorder_scan().await.is_none());
+    assert_eq!(
+        world.sim.purchase_orders().len(),
+        1,
+        "only the company's own"
+    );
+    world.stop_agent().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_order_cancels_its_purchase_orders_and_those_placed_in_erpnext_too() {
+    let mut world = World::new().await;
+    world.start_agent();
+    let directive = world.order().await;
+    world
+        .until("the reorder scan is recorded", || async {
+            world.reorder_scan().await.is_some()
+        })
+        .await;
+    let scan = world.reorder_scan().await.expect("scan");
+    world
+        .until("every order is placed or waits for approval", || async {
+            let states = world.po_states().await;
+            states.len() == scan.drafts.len()
+                && states
+                    .iter()
+                    .all(|(_, s)| matches!(*s, "awaiting_approval" | "submitted"))
+        })
+        .await;
+    // One order is approved and placed; the others still wait.
+    assert_eq!(world.approve(1).await, 1);
+    world
+        .until("the approved order is placed", || async {
+            world
+                .po_states()
+                .await
+                .iter()
+                .any(|(_, s)| *s == "submitted")
+        })
+        .await;
+    let placed: Vec<Uuid> = world
+        .po_states()
+        .await
+        .into_iter()
+        .filter(|(_, s)| *s == "submitted")
+        .map(|(id, _)| id)
+        .collect();
+    assert!(scan.drafts.len() > placed.len(), "some still wait");
+    world
+        .send::<Directive>(
+            directive,
+            DirectiveCommand::Cancel(CancelDirective {
+                reason: "plans changed".to_owned(),
+                cancelled_by: "user:ceo".parse().expect("actor"),
+                cancelled_at: chrono::Utc::now(),
+            }),
+            "user:ceo",
+        )
+        .await;
+    world
+        .until("every purchase order is cancelled", || async {
+            world
+                .po_states()
+                .await
+                .iter()
+                .all(|(_, s)| *s == "cancelled")
+        })
+        .await;
+    for po in placed {
+        let erp = world
+            .sim
+            .purchase_orders()
+            .into_iter()
+            .find(|doc| doc["custom_agentos_po_id"] == po.to_string())
+            .expect("in ERPNext");
+        assert_eq!(erp["docstatus"], 2, "cancelled in ERPNext: {erp}");
+    }
+    world.stop_agent().await;
+}
+
+#[tokio::test]
+async fn an_approved_order_waits_while_its_directive_is_paused() {
+    let mut world = World::new().await;
+    world.start_agent();
+    let directive = world.order().await;
+    world
+        .until("an order waits for approval", || async {
+            world
+                .po_states()
+                .await
+                .iter()
+                .any(|(_, s)| *s == "awaiting_approval")
+        })
+        .await;
+    let intervention = || Intervention {
+        text: "hold on".to_owned(),
+        by: "user:ceo".parse().expect("actor"),
+        at: chrono::Utc::now(),
+    };
+    world
+        .send::<Directive>(
+            directive,
+            DirectiveCommand::Pause(intervention()),
+            "user:ceo",
+        )
+        .await;
+    assert!(world.approve_all().await > 0);
+    world
+        .until("the approval is recorded on the order", || async {
+            world
+                .po_states()
+                .await
+                .iter()
+                .all(|(_, s)| *s != "awaiting_approval")
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waiting = world
+        .po_states()
+        .await
+        .into_iter()
+        .filter(|(_, s)| *s == "approved")
+        .count();
+    assert!(waiting > 0, "an approved order is placed while paused");
+    world
+        .send::<Directive>(
+            directive,
+            DirectiveCommand::Resume(intervention()),
+            "user:ceo",
+        )
+        .await;
+    world
+        .until("every order is placed after the resume", || async {
+            world
+                .po_states()
+                .await
+                .iter()
+                .all(|(_, s)| *s == "submitted")
+        })
+        .await;
+    let scan = world.reorder_scan().await.expect("scan");
     world.assert_placed_once(&scan);
     world.stop_agent().await;
 }

@@ -170,7 +170,25 @@ impl LogisticsAgent {
         {
             return Ok(vec![start]);
         }
-        let picture = self.erp.stock_picture(&scope.skus).await?;
+        let picture = match self.erp.stock_picture(&scope.skus).await {
+            Ok(picture) => picture,
+            // Refused for good (credentials, permissions): the task fails
+            // and the Brain escalates it; an outage is retried instead.
+            Err(ErpFailure::Refused(reason)) => {
+                return Ok(vec![
+                    start,
+                    Command::new::<Task>(
+                        event.stream_id.clone(),
+                        TaskCommand::Fail {
+                            reason: format!("the ERP refused to show the stock: {reason}"),
+                            at: now,
+                        },
+                    )
+                    .refusal_expected(),
+                ]);
+            }
+            Err(unavailable) => return Err(unavailable.into()),
+        };
         let found = restock(&picture.picture, &scope, &self.rules)?;
         let drafts = match purpose {
             ScanPurpose::Report => Vec::new(),
