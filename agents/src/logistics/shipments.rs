@@ -753,12 +753,12 @@ fn describe(parcel: &Parcel, shipment: &Shipment) -> String {
     let alerts: Vec<&str> = shipment
         .alerts
         .iter()
-        .map(|kind| match kind {
-            AlertKind::Exception => "an exception on the way",
-            AlertKind::Late => "late",
-            AlertKind::Returned => "returned",
+        .filter_map(|kind| match kind {
+            AlertKind::Exception => Some("an exception on the way"),
+            AlertKind::Late => Some("late"),
+            // The outcome says it already.
+            AlertKind::Returned => None,
         })
-        .filter(|a| *a != "returned")
         .collect();
     let alerts = if alerts.is_empty() {
         String::new()
