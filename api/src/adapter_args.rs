@@ -1,11 +1,13 @@
 //! Where the company's systems are: ERPNext (the Logistics agent runs only
-//! with one), a Google Sheet of shelf counts, and the standing orders.
+//! with one), a Google Sheet of shelf counts, the carrier's tracking API
+//! (the shipment follower runs only with one), and the standing orders.
 //!
 //! `agentos demo` needs none of this: it starts local simulators of these
 //! systems and points the same clients at them ([`Simulated`]).
 
 use std::sync::Arc;
 
+use agents::adapters::carrier::{Carrier, CarrierConfig, EASYPOST_URL};
 use agents::adapters::erpnext::{ErpNext, ErpNextConfig};
 use agents::adapters::sheets::{A1Range, Sheets, SheetsConfig};
 use agents::adapters::HealthBoard;
@@ -15,6 +17,7 @@ use anyhow::Context as _;
 use api::schedule::StandingOrder;
 use chrono::NaiveTime;
 use domain::Currency;
+use simulators::carrier::CarrierSim;
 use simulators::erpnext::ErpNextSim;
 use simulators::sheets::SheetsSim;
 use simulators::SimServer;
@@ -57,6 +60,18 @@ pub struct AdapterArgs {
         default_value = "'Stock Counts'!A1:D"
     )]
     stock_counts_range: A1Range,
+    /// The carrier's tracking API (EasyPost's, or one that speaks it): the
+    /// shipment follower tracks inbound parcels there. Needs an API key.
+    #[arg(long, env = "AGENTOS_CARRIER_URL", default_value = EASYPOST_URL)]
+    carrier_url: String,
+    /// The carrier API key (prefer the environment variable); without it
+    /// no shipment follower runs.
+    #[arg(long, env = "AGENTOS_CARRIER_API_KEY", hide_env_values = true)]
+    carrier_api_key: Option<String>,
+    /// The secret the carrier signs its webhooks with; without it
+    /// `POST /api/v1/webhooks/carrier` answers 404.
+    #[arg(long, env = "AGENTOS_CARRIER_WEBHOOK_SECRET", hide_env_values = true)]
+    carrier_webhook_secret: Option<String>,
     /// Give the morning inventory scan ("check stock in every warehouse and
     /// reorder what is running low") every day at this UTC time, e.g. 06:00.
     #[arg(long, env = "AGENTOS_MORNING_SCAN", value_parser = time_of_day)]
@@ -99,6 +114,21 @@ impl AdapterArgs {
         Ok(Some(Arc::new(stock)))
     }
 
+    /// The carrier's client, if an API key is configured.
+    pub fn carrier(&self, board: &HealthBoard) -> anyhow::Result<Option<Carrier>> {
+        let Some(key) = &self.carrier_api_key else {
+            return Ok(None);
+        };
+        let carrier = Carrier::new(CarrierConfig::new(&self.carrier_url, key), board)
+            .context("cannot configure the carrier client")?;
+        Ok(Some(carrier))
+    }
+
+    /// The carrier's webhook secret, if configured.
+    pub fn carrier_webhook_secret(&self) -> Option<String> {
+        self.carrier_webhook_secret.clone()
+    }
+
     /// The standing orders asked for.
     pub fn standing_orders(&self) -> Vec<StandingOrder> {
         self.morning_scan
@@ -115,8 +145,16 @@ pub struct Simulated {
     pub erpnext: SimServer,
     /// Google Sheets with the demo's shelf counts.
     pub sheets: SimServer,
+    /// The carrier, whose parcels move on with [`CarrierSim::advance_all`].
+    pub carrier: SimServer,
+    /// The carrier simulator's state.
+    pub parcels: CarrierSim,
     /// The Logistics agent's ERP, over the simulators.
     pub erp: Arc<dyn Erp>,
+    /// The shipment follower's carrier client.
+    pub carrier_client: Carrier,
+    /// The secret the simulated carrier signs its webhooks with.
+    pub webhook_secret: String,
 }
 
 /// The demo's shelf counts: one disagrees with ERPNext (24 bolts fewer).
@@ -126,8 +164,9 @@ const DEMO_COUNTS: &[(&str, &str, i64)] = &[
 ];
 
 impl Simulated {
-    /// Starts the simulators with the demo company and clients over them.
-    pub async fn start(board: &HealthBoard) -> anyhow::Result<Simulated> {
+    /// Starts the simulators with the demo company and clients over them;
+    /// the carrier posts its webhooks to the gateway at `listen`.
+    pub async fn start(board: &HealthBoard, listen: &str) -> anyhow::Result<Simulated> {
         let key = "demo";
         let secret = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
         let company = ErpNextSim::demo_company(key, &secret)
@@ -149,10 +188,23 @@ impl Simulated {
             spreadsheet_id: "demo-counts".to_owned(),
             range,
         });
+        let carrier_key = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
+        let webhook_secret = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
+        let parcels = CarrierSim::new(&carrier_key);
+        parcels.set_webhook(
+            format!("http://{listen}/api/v1/webhooks/carrier"),
+            webhook_secret.clone(),
+        );
+        let carrier = SimServer::start_local(parcels.router()).await?;
+        let carrier_client = Carrier::new(CarrierConfig::new(carrier.url(), carrier_key), board)?;
         Ok(Simulated {
             erpnext,
             sheets,
+            carrier,
+            parcels,
             erp: Arc::new(stock),
+            carrier_client,
+            webhook_secret,
         })
     }
 }

@@ -286,6 +286,8 @@ async fn run_serve(
     config.nats_url = nats_url;
     config.planner = planner.planner()?;
     config.erp = adapters.erp(&config.adapters)?;
+    config.carrier = adapters.carrier(&config.adapters)?;
+    config.carrier_webhook_secret = adapters.carrier_webhook_secret();
     config.standing_orders = adapters.standing_orders();
     if config.erp.is_none() && wants(Part::Agents) && !only.is_empty() {
         anyhow::bail!("the agents need ERPNext: set AGENTOS_ERPNEXT_URL, _API_KEY and _API_SECRET");
@@ -317,8 +319,18 @@ async fn run_demo(
     }
     let mut config = SystemConfig::new(database_url);
     config.planner = planner.planner()?;
-    let simulated = adapter_args::Simulated::start(&config.adapters).await?;
+    let simulated = adapter_args::Simulated::start(&config.adapters, listen).await?;
     config.erp = Some(Arc::clone(&simulated.erp));
+    config.carrier = Some(simulated.carrier_client.clone());
+    config.carrier_webhook_secret = Some(simulated.webhook_secret.clone());
+    // Parcels move on by one step every 20 seconds.
+    let parcels = simulated.parcels.clone();
+    let moving = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+            parcels.advance_all().await;
+        }
+    });
     let morning = StandingOrder::morning_scan(
         chrono::NaiveTime::from_hms_opt(6, 0, 0).unwrap_or(chrono::NaiveTime::MIN),
     );
@@ -338,14 +350,17 @@ async fn run_demo(
          CEO token:  {}\n\
          ERPNext:    {} (simulated demo company)\n\
          Sheets:     {} (simulated shelf counts)\n\
+         Carrier:    {} (simulated parcels, one step every 20 s)\n\
          try:        curl -H 'Authorization: Bearer {}' http://{listen}/api/v1/approvals",
         eventstore::redact(database_url),
         token.secret,
         simulated.erpnext.url(),
         simulated.sheets.url(),
+        simulated.carrier.url(),
         token.secret
     );
     let result = serve_until_interrupted(&system, listen, true, Some(banner)).await;
+    moving.abort();
     system.shutdown();
     result
 }

@@ -1124,6 +1124,13 @@ fn reference_at(words: &[Word], i: usize) -> Option<Reference> {
     let word = words.get(i)?;
     let upper = word.text.to_ascii_uppercase();
     let previous = i.checked_sub(1).map_or("", |j| lower(words, j));
+    // ERPNext's names for purchase orders ("PUR-ORD-2026-00017"), kept as
+    // the ERP spells them so they can be looked up there.
+    if let Some(rest) = upper.strip_prefix("PUR-ORD-") {
+        if has_digit(rest) && is_code(rest) {
+            return label(&upper).map(Reference::PurchaseOrder);
+        }
+    }
     for (prefix, make) in [
         ("PO", Reference::PurchaseOrder as fn(Label) -> Reference),
         ("INV", Reference::Invoice),

@@ -270,6 +270,15 @@ fn orders_become_plans() {
             )],
         ),
         (
+            "Track shipment 1Z999AA10123456784 for purchase order PUR-ORD-2026-00002",
+            &[(
+                "shipment_tracking",
+                "shipment_tracking",
+                r#"{"tracking_numbers":["1Z999AA10123456784"],"purchase_orders":["PUR-ORD-2026-00002"]}"#,
+                &[],
+            )],
+        ),
+        (
             "Where are the deliveries from Acme Corp due next week?",
             &[(
                 "shipment_tracking",
