@@ -4,7 +4,7 @@
 //! task rows, an approval request marks its task, and so on.
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use domain::approval::{Approval, ApprovalEvent};
 use domain::directive::{Directive, DirectiveEvent, DirectiveTask, PlanningRecord};
 use domain::task::{Task, TaskEvent};
@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 use uuid::Uuid;
 
+use super::columns::{id, int, label, set, time, undecodable};
 use crate::{Db, Projection, ProjectionError, Tables, Tx, Value};
 
 /// The projection's name.
@@ -25,28 +26,8 @@ const APPROVALS: &str = "directives_approvals";
 /// The directives read model.
 pub struct Directives;
 
-fn time(at: DateTime<Utc>) -> Value {
-    Value::Text(at.to_rfc3339_opts(SecondsFormat::Micros, true))
-}
-
-fn label<T: Serialize>(value: &T) -> Value {
-    match serde_json::to_value(value) {
-        Ok(Json::String(s)) => Value::Text(s),
-        Ok(other) => Value::Text(other.to_string()),
-        Err(_) => Value::Null,
-    }
-}
-
 fn json(value: &impl Serialize) -> Value {
     serde_json::to_string(value).map_or(Value::Null, Value::Text)
-}
-
-fn id(uuid: Uuid) -> Value {
-    Value::Text(uuid.to_string())
-}
-
-fn int(n: u64) -> Value {
-    Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 #[async_trait]
@@ -131,35 +112,6 @@ impl Projection for Directives {
             Ok(())
         }
     }
-}
-
-fn undecodable(event: &RecordedEvent, e: impl std::fmt::Display) -> ProjectionError {
-    ProjectionError::Apply(format!("cannot read {}: {e}", event.event_type))
-}
-
-async fn set(
-    tx: &mut Tx,
-    table: &str,
-    key: &str,
-    key_value: Value,
-    columns: &[(&str, Value)],
-) -> Result<(), ProjectionError> {
-    let assignments: Vec<String> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, (column, _))| format!("{column} = ${}", i + 2))
-        .collect();
-    let mut params = vec![key_value];
-    params.extend(columns.iter().map(|(_, v)| v.clone()));
-    tx.execute(
-        &format!(
-            "UPDATE {table} SET {} WHERE {key} = $1",
-            assignments.join(", ")
-        ),
-        &params,
-    )
-    .await?;
-    Ok(())
 }
 
 /// The planner's columns: who planned last.

@@ -13,7 +13,7 @@
 //! point keeps its last row: its `scan_id` and `scanned_at` say how old it is.
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use domain::logistics::purchase_order::{GoodsReceived, PurchaseOrderEvent};
 use domain::logistics::scan::{InventoryScan, InventoryScanEvent, InventoryScanned};
 use domain::logistics::{
@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
+use super::columns::{id, int, label, set, time, undecodable};
 use crate::{Db, Projection, ProjectionError, Tables, Tx, Value};
 
 /// The projection's name.
@@ -40,34 +41,10 @@ pub const MAX_PAGE: u32 = 500;
 /// The logistics read model.
 pub struct Logistics;
 
-fn time(at: DateTime<Utc>) -> Value {
-    Value::Text(at.to_rfc3339_opts(SecondsFormat::Micros, true))
-}
-
-fn label<T: Serialize>(value: &T) -> Value {
-    match serde_json::to_value(value) {
-        Ok(Json::String(s)) => Value::Text(s),
-        Ok(other) => Value::Text(other.to_string()),
-        Err(_) => Value::Null,
-    }
-}
-
 fn json(value: &impl Serialize) -> Result<Value, ProjectionError> {
     serde_json::to_string(value)
         .map(Value::Text)
         .map_err(|e| ProjectionError::Apply(format!("cannot encode a JSON column: {e}")))
-}
-
-fn id(uuid: Uuid) -> Value {
-    Value::Text(uuid.to_string())
-}
-
-fn int(n: u64) -> Value {
-    Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-fn undecodable(event: &RecordedEvent, e: impl std::fmt::Display) -> ProjectionError {
-    ProjectionError::Apply(format!("cannot read {}: {e}", event.event_type))
 }
 
 #[async_trait]
@@ -173,32 +150,6 @@ impl Projection for Logistics {
             Ok(())
         }
     }
-}
-
-/// Sets columns of the row whose `key` is `key_value`.
-async fn set(
-    tx: &mut Tx,
-    table: &str,
-    key: &str,
-    key_value: Value,
-    columns: &[(&str, Value)],
-) -> Result<(), ProjectionError> {
-    let assignments: Vec<String> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, (column, _))| format!("{column} = ${}", i + 2))
-        .collect();
-    let mut params = vec![key_value];
-    params.extend(columns.iter().map(|(_, v)| v.clone()));
-    tx.execute(
-        &format!(
-            "UPDATE {table} SET {} WHERE {key} = $1",
-            assignments.join(", ")
-        ),
-        &params,
-    )
-    .await?;
-    Ok(())
 }
 
 /// Reads a JSON column of the row whose `key` is `key_value` (`None`: no row).
