@@ -258,14 +258,10 @@ impl Processor for Brain {
             "ApprovalRejected",
             "ApprovalExpired",
         ];
-        EventFilter {
-            categories: vec![
-                Directive::CATEGORY.to_owned(),
-                Task::CATEGORY.to_owned(),
-                Approval::CATEGORY.to_owned(),
-            ],
-            event_types: types.iter().map(|t| (*t).to_owned()).collect(),
-        }
+        EventFilter::of(
+            &[Directive::CATEGORY, Task::CATEGORY, Approval::CATEGORY],
+            &types,
+        )
     }
 
     async fn handle(&self, event: &RecordedEvent) -> Result<Vec<Command>, HandlerError> {

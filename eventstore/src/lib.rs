@@ -136,6 +136,16 @@ impl EventFilter {
         Self::default()
     }
 
+    /// Events of streams of `categories` and of `event_types` (each list
+    /// empty for "all").
+    pub fn of(categories: &[&str], event_types: &[&str]) -> Self {
+        let owned = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+        Self {
+            categories: owned(categories),
+            event_types: owned(event_types),
+        }
+    }
+
     /// Whether an event passes the filter.
     pub fn admits(&self, event: &RecordedEvent) -> bool {
         (self.categories.is_empty()

@@ -631,16 +631,16 @@ impl Processor for LogisticsAgent {
             "ApprovalRejected",
             "ApprovalExpired",
         ];
-        EventFilter {
-            categories: vec![
-                Directive::CATEGORY.to_owned(),
-                Task::CATEGORY.to_owned(),
-                InventoryScan::CATEGORY.to_owned(),
-                PurchaseOrder::CATEGORY.to_owned(),
-                Approval::CATEGORY.to_owned(),
+        EventFilter::of(
+            &[
+                Directive::CATEGORY,
+                Task::CATEGORY,
+                InventoryScan::CATEGORY,
+                PurchaseOrder::CATEGORY,
+                Approval::CATEGORY,
             ],
-            event_types: types.iter().map(|t| (*t).to_owned()).collect(),
-        }
+            &types,
+        )
     }
 
     async fn handle(&self, event: &RecordedEvent) -> Result<Vec<Command>, HandlerError> {

@@ -612,14 +612,10 @@ impl Processor for ShipmentFollower {
             "ApprovalRejected",
             "ApprovalExpired",
         ];
-        EventFilter {
-            categories: vec![
-                Task::CATEGORY.to_owned(),
-                Shipment::CATEGORY.to_owned(),
-                Approval::CATEGORY.to_owned(),
-            ],
-            event_types: types.iter().map(|t| (*t).to_owned()).collect(),
-        }
+        EventFilter::of(
+            &[Task::CATEGORY, Shipment::CATEGORY, Approval::CATEGORY],
+            &types,
+        )
     }
 
     async fn handle(&self, event: &RecordedEvent) -> Result<Vec<Command>, HandlerError> {
