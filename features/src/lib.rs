@@ -3,33 +3,101 @@
 //! `cargo test -p features --test scenarios`.
 //!
 //! [`AgentOs`] starts the whole system as `agentos serve --nats-url` runs it
-//! (the event store on PostgreSQL in a fresh schema, the relay to a NATS
+//! (the event store in a fresh PostgreSQL database, the relay to a NATS
 //! JetStream server of its own, the orchestrator reading JetStream, the
 //! projections) and serves the gateway on a free local port: steps talk to it
-//! over HTTP only. [`Answer`] is one HTTP answer; [`TrailEvent`] is an event
-//! as the audit trail shows it, which turns back into the store's record so
-//! that a client can check its hash chain and replay its stream.
+//! over HTTP only. [`AgentOs::with_demo_company`] also simulates the demo
+//! company's ERPNext on a free port and runs the Logistics agent over the
+//! real ERPNext client pointed at it ([`SimulatedErpNext`]: its documents
+//! and faults, for the steps to inspect and set). [`AgentOs::stop_abruptly`]
+//! stops the system as a killed process stops, and [`AgentOs::start_again`]
+//! starts it over the same database, NATS and ERPNext. [`Answer`] is one HTTP
+//! answer; [`TrailEvent`] is an event as the audit trail shows it, which
+//! turns back into the store's record so that a client can check its hash
+//! chain and replay its stream.
 //!
 //! It is not a test helper for other crates: each crate's `tests/` has its own.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agents::adapters::erpnext::{ErpNext, ErpNextConfig};
+use agents::logistics::erp::ErpNextStock;
 use anyhow::{bail, Context as _};
 use api::gateway::{self, AppState, Role};
+use api::schedule::{Schedule, StandingOrder};
 use api::system::{System, SystemConfig};
 use chrono::{DateTime, Utc};
+use commands::processor::ProcessorConfig;
 use domain::{EventId, Hash, JsonText, Metadata, Position, RecordedEvent, StreamId};
-use eventstore::testing::{database_url, TestNats, TestPostgres};
+use eventstore::testing::{database_url, TestNats};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
+use simulators::erpnext::ErpNextSim;
+use simulators::SimServer;
+use sqlx::Connection as _;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
 /// How long a step waits for the system to reach what it expects.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 /// Each HTTP request's time limit.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a stopped gateway may take to finish the requests it holds.
+const GATEWAY_CLOSE: Duration = Duration::from_secs(5);
+/// Events per page when a step reads the audit trail.
+const EVENTS_PAGE: u32 = 500;
+
+/// The demo company's ERPNext, simulated on a local port for one scenario.
+pub struct SimulatedErpNext {
+    /// Its documents, shared with the server: what ERPNext holds now.
+    pub company: ErpNextSim,
+    /// The server; its [`SimServer::faults`] tell it to misbehave.
+    pub server: SimServer,
+    api_key: String,
+    api_secret: String,
+}
+
+impl std::fmt::Debug for SimulatedErpNext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatedErpNext")
+            .field("url", &self.server.url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimulatedErpNext {
+    /// Seeds the demo company and serves it on a free local port.
+    async fn start() -> anyhow::Result<Self> {
+        let api_key = "agentos".to_owned();
+        let api_secret = format!("{:032x}", Uuid::new_v4().as_u128());
+        let company = ErpNextSim::demo_company(&api_key, &api_secret)
+            .context("cannot seed the demo company")?;
+        let server = SimServer::start_local(company.router())
+            .await
+            .context("cannot serve the ERPNext simulator")?;
+        Ok(Self {
+            company,
+            server,
+            api_key,
+            api_secret,
+        })
+    }
+
+    /// The Logistics agent's ERP as `agentos serve --erpnext-url` builds
+    /// it: the real client, pointed at the simulator, amounts in euros.
+    fn erp(&self, config: &SystemConfig) -> anyhow::Result<ErpNextStock> {
+        let client = ErpNext::new(
+            ErpNextConfig::new(&self.server.url(), &self.api_key, &self.api_secret),
+            &config.adapters,
+        )
+        .context("cannot configure the ERPNext client")?;
+        Ok(ErpNextStock::new(client, "EUR".parse()?))
+    }
+}
 
 /// AgentOS running for one scenario, with everything it uses of its own.
 pub struct AgentOs {
@@ -40,57 +108,148 @@ pub struct AgentOs {
     system: Option<System>,
     server: Option<JoinHandle<()>>,
     close: Option<oneshot::Sender<()>>,
-    // Dropped after the system stops, in this order: NATS is killed, then
-    // the schema is dropped.
+    /// Whether the system was stopped abruptly and started again.
+    restarted: bool,
+    // Dropped after the system stops, in this order: ERPNext stops, NATS
+    // is killed, then the database is dropped.
+    erpnext: Option<SimulatedErpNext>,
     nats: TestNats,
-    postgres: TestPostgres,
+    database: ScenarioDatabase,
 }
 
 impl std::fmt::Debug for AgentOs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentOs")
             .field("gateway", &self.base)
-            .field("schema", &self.postgres.schema)
+            .field("database", &self.database.name)
             .field("nats", &self.nats.url)
+            .field("erpnext", &self.erpnext)
             .finish()
     }
 }
 
 impl AgentOs {
-    /// Starts AgentOS on a fresh PostgreSQL schema and a nats-server of its
-    /// own, serves the gateway, and waits until `/readyz` says it can serve.
+    /// Starts AgentOS on a fresh PostgreSQL database and a nats-server of
+    /// its own, serves the gateway, and waits until `/readyz` says it can serve.
     pub async fn start() -> anyhow::Result<Self> {
-        let postgres = TestPostgres::new().await;
+        Self::launch(None).await
+    }
+
+    /// Starts AgentOS as [`AgentOs::start`] does, with the demo company's
+    /// ERPNext simulated on a free port: the Logistics agent runs over the
+    /// real ERPNext client pointed at it.
+    pub async fn with_demo_company() -> anyhow::Result<Self> {
+        Self::launch(Some(SimulatedErpNext::start().await?)).await
+    }
+
+    async fn launch(erpnext: Option<SimulatedErpNext>) -> anyhow::Result<Self> {
+        let database = ScenarioDatabase::create().await?;
         let nats = TestNats::start().await;
-        let system = System::start(SystemConfig {
-            schema: Some(postgres.schema.clone()),
-            nats_url: Some(nats.url.clone()),
-            ..SystemConfig::new(&database_url())
-        })
-        .await
-        .context("AgentOS did not start")?;
-        let state = system.gateway_state().await?;
+        let system = start_system(&database, &nats, erpnext.as_ref()).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("no free local port")?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let (close, closed) = oneshot::channel::<()>();
-        let server = tokio::spawn(gateway_until_closed(listener, state.clone(), closed));
-        let agentos = Self {
-            base,
-            client: reqwest::Client::builder()
-                .timeout(REQUEST_TIMEOUT)
-                .build()
-                .context("an HTTP client")?,
-            state,
+        let mut agentos = Self {
+            base: format!("http://{}", listener.local_addr()?),
+            client: http_client()?,
+            state: system.gateway_state().await?,
             system: Some(system),
-            server: Some(server),
-            close: Some(close),
+            server: None,
+            close: None,
+            restarted: false,
+            erpnext,
             nats,
-            postgres,
+            database,
         };
+        agentos.serve(listener);
         agentos.wait_until_ready().await?;
         Ok(agentos)
+    }
+
+    /// Serves the gateway over the current state on `listener`.
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let (close, closed) = oneshot::channel::<()>();
+        self.server = Some(tokio::spawn(gateway_until_closed(
+            listener,
+            self.state.clone(),
+            closed,
+        )));
+        self.close = Some(close);
+    }
+
+    /// Stops the system abruptly, as a killed process stops: every
+    /// component is aborted where it stands (an event being handled is
+    /// neither finished nor acknowledged); the gateway closes. The
+    /// database, the NATS server and ERPNext stay for [`AgentOs::start_again`].
+    pub async fn stop_abruptly(&mut self) {
+        if let Some(system) = self.system.take() {
+            system.shutdown();
+        }
+        if let Some(close) = self.close.take() {
+            let _ = close.send(());
+        }
+        if let Some(mut server) = self.server.take() {
+            if tokio::time::timeout(GATEWAY_CLOSE, &mut server)
+                .await
+                .is_err()
+            {
+                server.abort();
+                let _ = server.await;
+            }
+        }
+    }
+
+    /// Starts the system and the gateway again over the same database,
+    /// NATS server and ERPNext, and waits until `/readyz` says
+    /// it can serve. Tokens given before still hold.
+    pub async fn start_again(&mut self) -> anyhow::Result<()> {
+        if self.system.is_some() {
+            bail!("AgentOS is running: stop it first");
+        }
+        let system = start_system(&self.database, &self.nats, self.erpnext.as_ref()).await?;
+        self.state = system.gateway_state().await?;
+        self.system = Some(system);
+        // A port of its own again: the old one may be another scenario's by now.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("no free local port")?;
+        self.base = format!("http://{}", listener.local_addr()?);
+        // A new client: no connection to the old gateway is reused.
+        self.client = http_client()?;
+        self.restarted = true;
+        self.serve(listener);
+        self.wait_until_ready().await
+    }
+
+    /// How long a step waits for the system to reach what it expects:
+    /// [`PATIENCE`], and after a restart also the time JetStream takes to
+    /// give the new process what the stopped one held unacknowledged (the
+    /// processors' ack wait).
+    pub fn patience(&self) -> Duration {
+        if self.restarted {
+            PATIENCE + ProcessorConfig::default().ack_wait
+        } else {
+            PATIENCE
+        }
+    }
+
+    /// The simulated ERPNext, if AgentOS was started with one.
+    pub fn erpnext(&self) -> Option<&SimulatedErpNext> {
+        self.erpnext.as_ref()
+    }
+
+    /// Gives a standing order now, as the schedule (and the demo) gives it,
+    /// through the running system's command handler: the directive's id.
+    pub async fn give_standing_order(&self, order: &StandingOrder) -> anyhow::Result<Uuid> {
+        let Some(system) = &self.system else {
+            bail!("AgentOS is not running");
+        };
+        let now = Utc::now();
+        Schedule::new(system.handler.clone(), Vec::new())
+            .give(order, now)
+            .await
+            .with_context(|| format!("cannot give the standing order {}", order.name))?;
+        Ok(order.directive_id(now.date_naive()))
     }
 
     /// Waits until `/readyz` answers 200: the database answers, NATS is
@@ -104,7 +263,7 @@ impl AgentOs {
         .map(|_| ())
     }
 
-    /// Stops the gateway and every component (the schema and the NATS
+    /// Stops the gateway and every component (the database and the NATS
     /// server go when this is dropped).
     pub fn stop(&mut self) {
         if let Some(close) = self.close.take() {
@@ -164,7 +323,8 @@ impl AgentOs {
         what: &str,
         done: impl Fn(&Answer) -> bool,
     ) -> anyhow::Result<Answer> {
-        let deadline = Instant::now() + PATIENCE;
+        let patience = self.patience();
+        let deadline = Instant::now() + patience;
         loop {
             let answer = self.get(path, token).await?;
             if done(&answer) {
@@ -172,12 +332,58 @@ impl AgentOs {
             }
             if Instant::now() >= deadline {
                 bail!(
-                    "waited {PATIENCE:?} for {what}; GET {path} last answered {} {}",
+                    "waited {patience:?} for {what}; GET {path} last answered {} {}",
                     answer.status,
                     answer.text
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Calls `look` until it finds what it looks for (at most
+    /// [`AgentOs::patience`]): `Ok(Ok(found))` ends the wait,
+    /// `Ok(Err(seen))` waits on (`seen` says what it saw, for the message
+    /// if the wait fails), `Err` fails at once.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, mut look: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = anyhow::Result<Result<T, String>>>,
+    {
+        let patience = self.patience();
+        let deadline = Instant::now() + patience;
+        loop {
+            let seen = match look().await? {
+                Ok(found) => return Ok(found),
+                Err(seen) => seen,
+            };
+            if Instant::now() >= deadline {
+                bail!("waited {patience:?} for {what}; last saw {seen}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every event of the audit trail that `filter` selects (e.g.
+    /// `category=purchase_order`), oldest first, following the pages.
+    pub async fn events(&self, token: &str, filter: &str) -> anyhow::Result<Vec<TrailEvent>> {
+        let mut events = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let after = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
+            let page: EventsPage = self
+                .get(
+                    &format!("/api/v1/events?{filter}&limit={EVENTS_PAGE}{after}"),
+                    token,
+                )
+                .await?
+                .expect(200)?
+                .parse()?;
+            events.extend(page.events);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(events),
+            }
         }
     }
 
@@ -213,6 +419,95 @@ impl AgentOs {
         }
         whole.context("a history has at least one page")
     }
+}
+
+/// Starts the system over the scenario's database, NATS server and ERPNext.
+async fn start_system(
+    database: &ScenarioDatabase,
+    nats: &TestNats,
+    erpnext: Option<&SimulatedErpNext>,
+) -> anyhow::Result<System> {
+    let mut config = SystemConfig {
+        nats_url: Some(nats.url.clone()),
+        ..SystemConfig::new(&database.url)
+    };
+    if let Some(erpnext) = erpnext {
+        config.erp = Some(Arc::new(erpnext.erp(&config)?));
+    }
+    System::start(config).await.context("AgentOS did not start")
+}
+
+/// A PostgreSQL database of the scenario's own on the test server
+/// (`AGENTOS_TEST_DATABASE_URL`), dropped with it.
+///
+/// A database, not a schema of the test database: the relay's lease is a
+/// session advisory lock keyed by the relay's name alone, and advisory locks
+/// span a database, so systems in two schemas of one database would take
+/// turns relaying (the second standing by until the first stops).
+struct ScenarioDatabase {
+    /// Its name.
+    name: String,
+    /// Its URL.
+    url: String,
+}
+
+impl ScenarioDatabase {
+    /// Creates an empty database beside the test database.
+    async fn create() -> anyhow::Result<Self> {
+        let server = database_url();
+        let name = format!(
+            "agentos_scenario_{}_{}",
+            std::process::id(),
+            &Uuid::new_v4().simple().to_string()[..16]
+        );
+        let mut url = reqwest::Url::parse(&server)
+            .with_context(|| format!("the test database URL {server:?}"))?;
+        url.set_path(&format!("/{name}"));
+        let mut connection = sqlx::PgConnection::connect(&server).await.context(
+            "PostgreSQL is needed; run scripts/test, which starts it, or set \
+             AGENTOS_TEST_DATABASE_URL",
+        )?;
+        let ddl = format!("CREATE DATABASE \"{name}\"");
+        sqlx::Executor::execute(&mut connection, sqlx::AssertSqlSafe(ddl))
+            .await
+            .with_context(|| format!("cannot create the database {name}"))?;
+        let _ = connection.close().await;
+        Ok(Self {
+            name,
+            url: url.to_string(),
+        })
+    }
+}
+
+impl Drop for ScenarioDatabase {
+    fn drop(&mut self) {
+        let ddl = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        // Drop runs inside the scenario's runtime; drop it from a thread of
+        // our own (its connections still open are ended).
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(mut connection) = sqlx::PgConnection::connect(&database_url()).await {
+                    let _ =
+                        sqlx::Executor::execute(&mut connection, sqlx::AssertSqlSafe(ddl)).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// The steps' HTTP client.
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .context("an HTTP client")
 }
 
 impl Drop for AgentOs {
