@@ -3,6 +3,7 @@
 mod access;
 mod approvals;
 mod audit;
+mod logistics;
 mod orders;
 
 use std::fmt;
