@@ -48,8 +48,6 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a stopped gateway may take to finish the requests it holds.
 const GATEWAY_CLOSE: Duration = Duration::from_secs(5);
-/// Events per page when a step reads the audit trail.
-const EVENTS_PAGE: u32 = 500;
 
 /// The demo company's ERPNext, simulated on a local port for one scenario.
 pub struct SimulatedErpNext {
@@ -361,29 +359,6 @@ impl AgentOs {
                 bail!("waited {patience:?} for {what}; last saw {seen}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Every event of the audit trail that `filter` selects (e.g.
-    /// `category=purchase_order`), oldest first, following the pages.
-    pub async fn events(&self, token: &str, filter: &str) -> anyhow::Result<Vec<TrailEvent>> {
-        let mut events = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let after = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
-            let page: EventsPage = self
-                .get(
-                    &format!("/api/v1/events?{filter}&limit={EVENTS_PAGE}{after}"),
-                    token,
-                )
-                .await?
-                .expect(200)?
-                .parse()?;
-            events.extend(page.events);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(events),
-            }
         }
     }
 
