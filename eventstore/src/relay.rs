@@ -12,7 +12,7 @@
 //!   acknowledged, so a relay that dies resumes there. The overlap it publishes
 //!   again carries the same `Nats-Msg-Id` (the event id) and is dropped by the
 //!   stream's duplicate window; consumers also check stream versions.
-//! - **Lease.** One relay per name is active: it holds a session advisory lock
+//! - **Lease.** One relay per name and log (schema) is active: it holds a session advisory lock
 //!   on a dedicated connection and writes its checkpoint on that connection
 //!   only, so a relay whose lease connection is gone can no longer move the
 //!   checkpoint. Others wait as hot standbys and take over when the lock frees
@@ -37,8 +37,9 @@ use crate::bus::jetstream::StreamLayout;
 use crate::postgres::PgStore;
 use crate::{Backoff, EventFilter, EventStore, StoreError, Subscription};
 
-/// The advisory-lock namespace of relay leases.
-const LEASE_LOCK: i32 = 1_095_189_334;
+/// The advisory-lock namespace of relay leases (the appender marker of
+/// gap-safe reads uses the one before it).
+const LEASE_LOCK: i32 = 1_095_189_335;
 /// How often an idle relay checks that its lease connection is alive.
 const LEASE_CHECK: Duration = Duration::from_secs(1);
 
@@ -225,11 +226,15 @@ impl Relay {
         let mut standby = false;
         loop {
             let mut connection = self.store.pool().acquire().await?.detach();
-            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
-                .bind(LEASE_LOCK)
-                .bind(&self.config.name)
-                .fetch_one(&mut connection)
-                .await?;
+            // One lease per name and log: relays of logs in other schemas
+            // of the same database do not wait for each other.
+            let taken: bool = sqlx::query_scalar(
+                "SELECT pg_try_advisory_lock($1, hashtext(current_schema() || '/' || $2))",
+            )
+            .bind(LEASE_LOCK)
+            .bind(&self.config.name)
+            .fetch_one(&mut connection)
+            .await?;
             if taken {
                 // Checkpoint writes need not wait for the WAL flush: one lost
                 // in a database crash only means re-publishing events the

@@ -343,6 +343,19 @@ async fn nats_down_for_seconds_under_load_is_ridden_out_and_nothing_is_lost() {
     task.abort();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_of_logs_in_two_schemas_of_one_database_do_not_wait_for_each_other() {
+    let (one, two) = (TestPostgres::new().await, TestPostgres::new().await);
+    let nats = TestNats::start().await;
+    let client = connect(&nats).await;
+    let (first, mut first_status) = spawn_relay(&one.store, &client, &config("same-name"));
+    wait_for_state(&mut first_status, RelayState::Active).await;
+    let (second, mut second_status) = spawn_relay(&two.store, &client, &config("same-name"));
+    wait_for_state(&mut second_status, RelayState::Active).await;
+    first.abort();
+    second.abort();
+}
+
 async fn wait_for_state(status: &mut watch::Receiver<RelayStatus>, state: RelayState) {
     let wanted = state.clone();
     tokio::time::timeout(
