@@ -7,14 +7,15 @@
 //! JetStream server of its own, the orchestrator reading JetStream, the
 //! projections) and serves the gateway on a free local port: steps talk to it
 //! over HTTP only. [`AgentOs::with_demo_company`] also simulates the demo
-//! company's ERPNext on a free port and runs the Logistics agent over the
-//! real ERPNext client pointed at it ([`SimulatedErpNext`]: its documents
-//! and faults, for the steps to inspect and set). [`AgentOs::stop_abruptly`]
-//! stops the system as a killed process stops, and [`AgentOs::start_again`]
-//! starts it over the same database, NATS and ERPNext. [`Answer`] is one HTTP
-//! answer; [`TrailEvent`] is an event as the audit trail shows it, which
-//! turns back into the store's record so that a client can check its hash
-//! chain and replay its stream.
+//! company's ERPNext and carrier on free ports and runs the Logistics agent
+//! and the shipment follower over the real clients pointed at them
+//! ([`DemoCompany`]: the simulators' state and faults, for the steps to
+//! inspect and set). [`AgentOs::stop_abruptly`] stops the system as a
+//! killed process stops, and [`AgentOs::start_again`] starts it over the
+//! same database, NATS and simulators. [`Answer`] is one HTTP answer;
+//! [`TrailEvent`] is an event as the audit trail shows it, which turns back
+//! into the store's record so that a client can check its hash chain and
+//! replay its stream.
 //!
 //! It is not a test helper for other crates: each crate's `tests/` has its own.
 
@@ -22,6 +23,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agents::adapters::carrier::{Carrier, CarrierConfig};
 use agents::adapters::erpnext::{ErpNext, ErpNextConfig};
 use agents::logistics::erp::ErpNextStock;
 use anyhow::{bail, Context as _};
@@ -35,6 +37,7 @@ use eventstore::testing::{database_url, TestNats};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
+use simulators::carrier::CarrierSim;
 use simulators::erpnext::ErpNextSim;
 use simulators::SimServer;
 use sqlx::Connection as _;
@@ -49,51 +52,92 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a stopped gateway may take to finish the requests it holds.
 const GATEWAY_CLOSE: Duration = Duration::from_secs(5);
 
-/// The demo company's ERPNext, simulated on a local port for one scenario.
-pub struct SimulatedErpNext {
-    /// Its documents, shared with the server: what ERPNext holds now.
-    pub company: ErpNextSim,
-    /// The server; its [`SimServer::faults`] tell it to misbehave.
-    pub server: SimServer,
-    api_key: String,
-    api_secret: String,
+/// The demo company's systems, simulated on local ports for one scenario
+/// as `agentos demo` simulates them: its ERPNext and its carrier (an
+/// EasyPost-style tracking API that posts signed webhooks to the gateway).
+pub struct DemoCompany {
+    /// What ERPNext holds now (its documents, shared with the server).
+    pub erpnext: ErpNextSim,
+    /// ERPNext's server; its [`SimServer::faults`] tell it to misbehave.
+    pub erpnext_server: SimServer,
+    /// The carrier's parcels: their scripts, moves and webhook deliveries.
+    pub carrier: CarrierSim,
+    /// The carrier's server.
+    pub carrier_server: SimServer,
+    erpnext_key: String,
+    erpnext_secret: String,
+    carrier_key: String,
+    webhook_secret: String,
 }
 
-impl std::fmt::Debug for SimulatedErpNext {
+impl std::fmt::Debug for DemoCompany {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimulatedErpNext")
-            .field("url", &self.server.url())
+        f.debug_struct("DemoCompany")
+            .field("erpnext", &self.erpnext_server.url())
+            .field("carrier", &self.carrier_server.url())
             .finish_non_exhaustive()
     }
 }
 
-impl SimulatedErpNext {
-    /// Seeds the demo company and serves it on a free local port.
+impl DemoCompany {
+    /// Seeds the demo company's ERPNext and serves it and the carrier on
+    /// free local ports.
     async fn start() -> anyhow::Result<Self> {
-        let api_key = "agentos".to_owned();
-        let api_secret = format!("{:032x}", Uuid::new_v4().as_u128());
-        let company = ErpNextSim::demo_company(&api_key, &api_secret)
+        let secret = || format!("{:032x}", Uuid::new_v4().as_u128());
+        let (erpnext_key, erpnext_secret) = ("agentos".to_owned(), secret());
+        let erpnext = ErpNextSim::demo_company(&erpnext_key, &erpnext_secret)
             .context("cannot seed the demo company")?;
-        let server = SimServer::start_local(company.router())
+        let erpnext_server = SimServer::start_local(erpnext.router())
             .await
             .context("cannot serve the ERPNext simulator")?;
+        let (carrier_key, webhook_secret) = (secret(), secret());
+        let carrier = CarrierSim::new(&carrier_key);
+        let carrier_server = SimServer::start_local(carrier.router())
+            .await
+            .context("cannot serve the carrier simulator")?;
         Ok(Self {
-            company,
-            server,
-            api_key,
-            api_secret,
+            erpnext,
+            erpnext_server,
+            carrier,
+            carrier_server,
+            erpnext_key,
+            erpnext_secret,
+            carrier_key,
+            webhook_secret,
         })
     }
 
-    /// The Logistics agent's ERP as `agentos serve --erpnext-url` builds
-    /// it: the real client, pointed at the simulator, amounts in euros.
-    fn erp(&self, config: &SystemConfig) -> anyhow::Result<ErpNextStock> {
-        let client = ErpNext::new(
-            ErpNextConfig::new(&self.server.url(), &self.api_key, &self.api_secret),
+    /// Points `config` at the simulators as `agentos serve` would be
+    /// pointed at the real systems: the Logistics agent's ERP over the real
+    /// ERPNext client (amounts in euros), the shipment follower's carrier
+    /// client, and the secret the carrier's webhooks are signed with.
+    fn configure(&self, config: &mut SystemConfig) -> anyhow::Result<()> {
+        let erpnext = ErpNext::new(
+            ErpNextConfig::new(
+                &self.erpnext_server.url(),
+                &self.erpnext_key,
+                &self.erpnext_secret,
+            ),
             &config.adapters,
         )
         .context("cannot configure the ERPNext client")?;
-        Ok(ErpNextStock::new(client, "EUR".parse()?))
+        config.erp = Some(Arc::new(ErpNextStock::new(erpnext, "EUR".parse()?)));
+        let carrier = Carrier::new(
+            CarrierConfig::new(self.carrier_server.url(), &self.carrier_key),
+            &config.adapters,
+        )
+        .context("cannot configure the carrier client")?;
+        config.carrier = Some(carrier);
+        config.carrier_webhook_secret = Some(self.webhook_secret.clone());
+        Ok(())
+    }
+
+    /// Has the carrier post its webhooks to the gateway at `base`.
+    fn post_webhooks_to(&self, base: &str) {
+        self.carrier.set_webhook(
+            format!("{base}/api/v1/webhooks/carrier"),
+            self.webhook_secret.clone(),
+        );
     }
 }
 
@@ -108,9 +152,9 @@ pub struct AgentOs {
     close: Option<oneshot::Sender<()>>,
     /// Whether the system was stopped abruptly and started again.
     restarted: bool,
-    // Dropped after the system stops, in this order: ERPNext stops, NATS
+    // Dropped after the system stops, in this order: the simulators stop, NATS
     // is killed, then the database is dropped.
-    erpnext: Option<SimulatedErpNext>,
+    company: Option<DemoCompany>,
     nats: TestNats,
     database: ScenarioDatabase,
 }
@@ -121,7 +165,7 @@ impl std::fmt::Debug for AgentOs {
             .field("gateway", &self.base)
             .field("database", &self.database.name)
             .field("nats", &self.nats.url)
-            .field("erpnext", &self.erpnext)
+            .field("company", &self.company)
             .finish()
     }
 }
@@ -134,16 +178,16 @@ impl AgentOs {
     }
 
     /// Starts AgentOS as [`AgentOs::start`] does, with the demo company's
-    /// ERPNext simulated on a free port: the Logistics agent runs over the
-    /// real ERPNext client pointed at it.
+    /// ERPNext and carrier simulated on free ports: the Logistics agent and
+    /// the shipment follower run over the real clients pointed at them.
     pub async fn with_demo_company() -> anyhow::Result<Self> {
-        Self::launch(Some(SimulatedErpNext::start().await?)).await
+        Self::launch(Some(DemoCompany::start().await?)).await
     }
 
-    async fn launch(erpnext: Option<SimulatedErpNext>) -> anyhow::Result<Self> {
+    async fn launch(company: Option<DemoCompany>) -> anyhow::Result<Self> {
         let database = ScenarioDatabase::create().await?;
         let nats = TestNats::start().await;
-        let system = start_system(&database, &nats, erpnext.as_ref()).await?;
+        let system = start_system(&database, &nats, company.as_ref()).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("no free local port")?;
@@ -155,7 +199,7 @@ impl AgentOs {
             server: None,
             close: None,
             restarted: false,
-            erpnext,
+            company,
             nats,
             database,
         };
@@ -166,6 +210,9 @@ impl AgentOs {
 
     /// Serves the gateway over the current state on `listener`.
     fn serve(&mut self, listener: tokio::net::TcpListener) {
+        if let Some(company) = &self.company {
+            company.post_webhooks_to(&self.base);
+        }
         let (close, closed) = oneshot::channel::<()>();
         self.server = Some(tokio::spawn(gateway_until_closed(
             listener,
@@ -178,7 +225,8 @@ impl AgentOs {
     /// Stops the system abruptly, as a killed process stops: every
     /// component is aborted where it stands (an event being handled is
     /// neither finished nor acknowledged); the gateway closes. The
-    /// database, the NATS server and ERPNext stay for [`AgentOs::start_again`].
+    /// database, the NATS server and the simulators stay for
+    /// [`AgentOs::start_again`].
     pub async fn stop_abruptly(&mut self) {
         if let Some(system) = self.system.take() {
             system.shutdown();
@@ -197,14 +245,14 @@ impl AgentOs {
         }
     }
 
-    /// Starts the system and the gateway again over the same database,
-    /// NATS server and ERPNext, and waits until `/readyz` says
-    /// it can serve. Tokens given before still hold.
+    /// Starts the system and the gateway again over the same database, NATS
+    /// server and simulators, and waits until `/readyz` says it can serve.
+    /// Tokens given before still hold.
     pub async fn start_again(&mut self) -> anyhow::Result<()> {
         if self.system.is_some() {
             bail!("AgentOS is running: stop it first");
         }
-        let system = start_system(&self.database, &self.nats, self.erpnext.as_ref()).await?;
+        let system = start_system(&self.database, &self.nats, self.company.as_ref()).await?;
         self.state = system.gateway_state().await?;
         self.system = Some(system);
         // A port of its own again: the old one may be another scenario's by now.
@@ -231,9 +279,9 @@ impl AgentOs {
         }
     }
 
-    /// The simulated ERPNext, if AgentOS was started with one.
-    pub fn erpnext(&self) -> Option<&SimulatedErpNext> {
-        self.erpnext.as_ref()
+    /// The demo company's simulated systems, if AgentOS was started with them.
+    pub fn company(&self) -> Option<&DemoCompany> {
+        self.company.as_ref()
     }
 
     /// Gives a standing order now, as the schedule (and the demo) gives it,
@@ -396,18 +444,18 @@ impl AgentOs {
     }
 }
 
-/// Starts the system over the scenario's database, NATS server and ERPNext.
+/// Starts the system over the scenario's database, NATS server and simulators.
 async fn start_system(
     database: &ScenarioDatabase,
     nats: &TestNats,
-    erpnext: Option<&SimulatedErpNext>,
+    company: Option<&DemoCompany>,
 ) -> anyhow::Result<System> {
     let mut config = SystemConfig {
         nats_url: Some(nats.url.clone()),
         ..SystemConfig::new(&database.url)
     };
-    if let Some(erpnext) = erpnext {
-        config.erp = Some(Arc::new(erpnext.erp(&config)?));
+    if let Some(company) = company {
+        company.configure(&mut config)?;
     }
     System::start(config).await.context("AgentOS did not start")
 }
