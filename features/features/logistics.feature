@@ -4,10 +4,12 @@ Feature: Logistics Core reorders what runs low
   use), applies the reorder rules, drafts one purchase order per supplier
   and warehouse, has those above the policy's limit (EUR 1,000) approved by
   the CEO, and places each in ERPNext exactly once, however often ERPNext
-  fails and even if AgentOS stops halfway.
+  fails and even if AgentOS stops halfway. It follows the parcels of an
+  order with the carrier, puts a parcel in trouble to the CEO, and books the
+  goods into ERPNext once they arrive.
 
   Background:
-    Given AgentOS runs on PostgreSQL and NATS JetStream with the demo company's ERPNext simulated
+    Given AgentOS runs on PostgreSQL and NATS JetStream with the demo company's ERPNext and carrier simulated
     And the CEO holds a token
 
   Scenario: Low stock leads to purchase orders with the right quantities
@@ -65,4 +67,20 @@ Feature: Logistics Core reorders what runs low
       | PSU-12V    | Stores - AC |
     When the CEO approves every purchase order waiting for approval
     Then every purchase order drafted is placed in ERPNext exactly once
+    And the order is closed as completed
+
+  Scenario: A parcel damaged on its way is put to the CEO before the tracking goes on
+    When the CEO orders "Check stock in every warehouse and reorder what is running low"
+    Then the purchase orders at or below EUR 1000 are placed in ERPNext without approval
+    When the carrier is to report parcel "EZ3000000003" damaged in transit before delivering it
+    And the CEO orders parcel "EZ3000000003" of a purchase order placed without approval tracked
+    Then the parcel "EZ3000000003" is followed for that purchase order
+    When the carrier moves its parcels one step on
+    Then the CEO is asked whether to accept "Package damaged in transit" on parcel "EZ3000000003" and keep following it
+    And the tracking task waits for the CEO's decision
+    And the logistics API shows parcel "EZ3000000003" held up with the alert "Package damaged in transit"
+    When the CEO approves it
+    Then the tracking task goes on
+    When the carrier moves its parcels one step on
+    Then the goods of parcel "EZ3000000003" are received in ERPNext once, against its purchase order
     And the order is closed as completed

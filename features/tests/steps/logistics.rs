@@ -2,7 +2,8 @@
 //! demo company's ERPNext (simulated, reached through the real client):
 //! purchase orders with the reorder rules' quantities, the CEO's approval
 //! above the policy's limit, and each order placed in ERPNext once through
-//! failures, lost answers and a restart.
+//! failures, lost answers and a restart; a parcel in trouble on its way is
+//! put to the CEO before its goods are received.
 //!
 //! What AgentOS did is read as the dashboard reads it (the logistics API's
 //! scans and purchase orders, the approvals inbox, the directive); what
@@ -16,10 +17,11 @@ use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 use domain::logistics::{ReorderDecision, ReorderOutcome, ReorderReasoning};
 use domain::Money;
-use features::{AgentOs, SimulatedErpNext};
+use features::{AgentOs, DemoCompany};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use simulators::carrier::TrackingStep;
 use simulators::erpnext::DEMO_BELOW_REORDER;
 use simulators::FaultPlan;
 use uuid::Uuid;
@@ -31,6 +33,8 @@ use crate::Company;
 const AGENT: &str = "agent:logistics";
 /// Who gives standing orders.
 const SCHEDULE: &str = "system:schedule";
+/// Who follows shipments and asks the CEO about their alerts.
+const SHIPMENT_FOLLOWER: &str = "agent:logistics_shipments";
 
 /// An inventory scan as `GET /api/v1/logistics/scans/{id}` shows it.
 #[derive(Debug, Clone, Deserialize)]
@@ -195,12 +199,12 @@ impl Company {
         }
     }
 
-    /// The demo company's ERPNext.
-    fn erpnext(&self) -> Result<&SimulatedErpNext, Failure> {
-        match self.os()?.erpnext() {
-            Some(erpnext) => Ok(erpnext),
+    /// The demo company's simulated systems.
+    fn demo(&self) -> Result<&DemoCompany, Failure> {
+        match self.os()?.company() {
+            Some(company) => Ok(company),
             None => fail(
-                "AgentOS runs without ERPNext: the Background must start it with the demo company"
+                "AgentOS runs without the demo company's systems: the Background must start it with them"
                     .to_owned(),
             ),
         }
@@ -336,10 +340,10 @@ impl Company {
 }
 
 /// Checks that ERPNext holds `order` exactly once, submitted, as drafted.
-fn in_erpnext_once(erpnext: &SimulatedErpNext, order: &Order) -> Outcome {
+fn in_erpnext_once(demo: &DemoCompany, order: &Order) -> Outcome {
     let id = order.id.to_string();
-    let twins: Vec<Value> = erpnext
-        .company
+    let twins: Vec<Value> = demo
+        .erpnext
         .purchase_orders()
         .into_iter()
         .filter(|po| po["custom_agentos_po_id"] == id.as_str())
@@ -394,10 +398,8 @@ fn in_erpnext_once(erpnext: &SimulatedErpNext, order: &Order) -> Outcome {
 }
 
 /// Checks that ERPNext does not hold `order`.
-fn not_in_erpnext(erpnext: &SimulatedErpNext, order: &Order) -> Outcome {
-    let held = erpnext
-        .company
-        .purchase_orders_with_id(&order.id.to_string());
+fn not_in_erpnext(demo: &DemoCompany, order: &Order) -> Outcome {
+    let held = demo.erpnext.purchase_orders_with_id(&order.id.to_string());
     ensure(held == 0 && order.erp_name.is_none(), || {
         format!(
             "{} waits for the CEO, yet ERPNext holds it {held} times",
@@ -438,7 +440,9 @@ fn below_reorder(item: &str, warehouse: &str) -> bool {
         .any(|(i, w, _)| *i == item && *w == warehouse)
 }
 
-#[given("AgentOS runs on PostgreSQL and NATS JetStream with the demo company's ERPNext simulated")]
+#[given(
+    "AgentOS runs on PostgreSQL and NATS JetStream with the demo company's ERPNext and carrier simulated"
+)]
 async fn agentos_with_demo_company(world: &mut Company) -> Outcome {
     world.agentos = Some(AgentOs::with_demo_company().await?);
     Ok(())
@@ -503,11 +507,11 @@ async fn whole_packs_above_minimum(world: &mut Company) -> Outcome {
     let reorder = world
         .reorder_when("the reorder scan and its purchase orders", |_| true)
         .await?;
-    let erpnext = world.erpnext()?;
+    let demo = world.demo()?;
     for order in &reorder.orders {
         for line in &order.lines {
             let r = &line.reasoning;
-            let Some(item) = erpnext.company.doc("Item", &line.sku) else {
+            let Some(item) = demo.erpnext.doc("Item", &line.sku) else {
                 return fail(format!("ERPNext has no item {}", line.sku));
             };
             let pack = item["custom_pack_size"].as_f64().unwrap_or(1.0);
@@ -589,12 +593,12 @@ async fn every_order_placed_once(world: &mut Company) -> Outcome {
     ensure(!reorder.orders.is_empty(), || {
         "the reorder scan drafted no purchase order".to_owned()
     })?;
-    let erpnext = world.erpnext()?;
+    let demo = world.demo()?;
     for order in &reorder.orders {
-        in_erpnext_once(erpnext, order)?;
+        in_erpnext_once(demo, order)?;
     }
-    let ours: Vec<Value> = erpnext
-        .company
+    let ours: Vec<Value> = demo
+        .erpnext
         .purchase_orders()
         .into_iter()
         .filter(|po| po["custom_agentos_po_id"].is_string())
@@ -709,12 +713,12 @@ async fn at_or_below_limit_placed(world: &mut Company, limit: i64) -> Outcome {
             describe_all(&reorder.orders)
         )
     })?;
-    let erpnext = world.erpnext()?;
+    let demo = world.demo()?;
     for order in below {
         ensure(order.approved_under_policy(), || {
             format!("placed without a person's approval: {}", order.describe())
         })?;
-        in_erpnext_once(erpnext, order)?;
+        in_erpnext_once(demo, order)?;
     }
     Ok(())
 }
@@ -734,7 +738,7 @@ async fn asked_not_in_erpnext(world: &mut Company) -> Outcome {
     ensure(order.waiting(), || {
         format!("it should still wait for the CEO: {}", order.describe())
     })?;
-    not_in_erpnext(world.erpnext()?, order)
+    not_in_erpnext(world.demo()?, order)
 }
 
 #[then("its purchase order is placed in ERPNext exactly once")]
@@ -755,7 +759,7 @@ async fn its_order_placed_once(world: &mut Company) -> Outcome {
             order.describe()
         )
     })?;
-    in_erpnext_once(world.erpnext()?, order)
+    in_erpnext_once(world.demo()?, order)
 }
 
 #[then("the purchase orders still waiting for approval are not in ERPNext")]
@@ -770,16 +774,16 @@ async fn still_waiting_not_in_erpnext(world: &mut Company) -> Outcome {
             describe_all(&reorder.orders)
         )
     })?;
-    let erpnext = world.erpnext()?;
+    let demo = world.demo()?;
     for order in waiting {
-        not_in_erpnext(erpnext, order)?;
+        not_in_erpnext(demo, order)?;
     }
     Ok(())
 }
 
 #[when(regex = r"^ERPNext fails the next (\d+) requests and loses the answer to the (\d+) after$")]
 async fn erpnext_misbehaves(world: &mut Company, fail_next: u32, lose: u32) -> Outcome {
-    world.erpnext()?.server.faults().set(FaultPlan {
+    world.demo()?.erpnext_server.faults().set(FaultPlan {
         fail_next,
         lose_next_answers: lose,
         ..FaultPlan::default()
@@ -789,7 +793,7 @@ async fn erpnext_misbehaves(world: &mut Company, fail_next: u32, lose: u32) -> O
 
 #[then("ERPNext failed and lost answers as planned")]
 async fn erpnext_misbehaved(world: &mut Company) -> Outcome {
-    let left = world.erpnext()?.server.faults().get();
+    let left = world.demo()?.erpnext_server.faults().get();
     ensure(left.fail_next == 0 && left.lose_next_answers == 0, || {
         format!("ERPNext was not asked enough to fail as planned; left over: {left:?}")
     })
@@ -797,7 +801,7 @@ async fn erpnext_misbehaved(world: &mut Company) -> Outcome {
 
 #[when(regex = r"^ERPNext takes (\d+) ms to answer each request$")]
 async fn erpnext_slow(world: &mut Company, delay_ms: u64) -> Outcome {
-    world.erpnext()?.server.faults().set(FaultPlan {
+    world.demo()?.erpnext_server.faults().set(FaultPlan {
         delay_ms,
         ..FaultPlan::default()
     });
@@ -806,7 +810,7 @@ async fn erpnext_slow(world: &mut Company, delay_ms: u64) -> Outcome {
 
 #[when("ERPNext answers promptly again")]
 async fn erpnext_prompt(world: &mut Company) -> Outcome {
-    world.erpnext()?.server.faults().clear();
+    world.demo()?.erpnext_server.faults().clear();
     Ok(())
 }
 
@@ -814,14 +818,14 @@ async fn erpnext_prompt(world: &mut Company) -> Outcome {
 async fn stop_while_creating(world: &mut Company) -> Outcome {
     // Placing an order creates it in ERPNext, then submits it: caught
     // between the two, AgentOS has not recorded it as placed.
-    let erpnext = world.erpnext()?;
+    let demo = world.demo()?;
     world
         .os()?
         .eventually(
             "ERPNext to hold one of AgentOS's purchase orders not yet submitted",
             || async {
-                let ours: Vec<Value> = erpnext
-                    .company
+                let ours: Vec<Value> = demo
+                    .erpnext
                     .purchase_orders()
                     .into_iter()
                     .filter(|po| po["custom_agentos_po_id"].is_string())
@@ -910,4 +914,349 @@ async fn orders_none(world: &mut Company, step: &Step) -> Outcome {
         })?;
     }
     Ok(())
+}
+
+impl Company {
+    /// The followed directive's only task, once `done` holds for it.
+    async fn only_task_when(
+        &self,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Result<Value, Failure> {
+        let directive = self
+            .directive_when(what, |d| {
+                d["tasks"]
+                    .as_array()
+                    .is_some_and(|tasks| tasks.len() == 1 && done(&tasks[0]))
+            })
+            .await?;
+        Ok(directive["tasks"][0].clone())
+    }
+
+    /// The shipment of `tracking_number` as the logistics API shows it,
+    /// once `done` holds for it.
+    async fn shipment_when(
+        &self,
+        tracking_number: &str,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Result<Value, Failure> {
+        let find = |list: &Value| {
+            list["shipments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["tracking_number"] == tracking_number)
+                .cloned()
+        };
+        let answer = self
+            .os()?
+            .get_until(
+                "/api/v1/logistics/shipments",
+                &self.token("ceo")?,
+                what,
+                |a| {
+                    a.status == 200
+                        && a.json()
+                            .ok()
+                            .as_ref()
+                            .and_then(find)
+                            .is_some_and(|s| done(&s))
+                },
+            )
+            .await?;
+        match find(&answer.json()?) {
+            Some(shipment) => Ok(shipment),
+            None => fail(format!(
+                "the logistics API lost the parcel {tracking_number}"
+            )),
+        }
+    }
+}
+
+#[when(
+    regex = r#"^the carrier is to report parcel "(\w+)" damaged in transit before delivering it$"#
+)]
+async fn parcel_to_be_damaged(world: &mut Company, tracking_number: String) -> Outcome {
+    world.demo()?.carrier.script(
+        &tracking_number,
+        vec![
+            TrackingStep::new("pre_transit", "label_created", "Shipping Label Created")
+                .at("MALMO", "SE", "21119"),
+            TrackingStep::new("failure", "damaged", "Package damaged in transit")
+                .at("HAMBURG", "HH", "20095"),
+            TrackingStep::new("delivered", "arrived_at_destination", "Delivered")
+                .at("BERLIN", "BE", "10115"),
+        ],
+    );
+    Ok(())
+}
+
+#[when(
+    regex = r#"^the CEO orders parcel "(\w+)" of a purchase order placed without approval tracked$"#
+)]
+async fn order_tracking(world: &mut Company, tracking_number: String) -> Outcome {
+    let reorder = world
+        .reorder_when("a purchase order placed without approval", |r| {
+            r.orders
+                .iter()
+                .any(|o| o.approved_under_policy() && o.erp_name.is_some())
+        })
+        .await?;
+    let Some(erp_name) = reorder
+        .orders
+        .iter()
+        .filter(|o| o.approved_under_policy())
+        .find_map(|o| o.erp_name.clone())
+    else {
+        return fail(format!(
+            "no purchase order was placed without approval:{}",
+            describe_all(&reorder.orders)
+        ));
+    };
+    let text = format!("Track parcel {tracking_number} for {erp_name}");
+    let answer = world
+        .os()?
+        .post(
+            "/api/v1/directives",
+            &world.token("ceo")?,
+            &json!({ "text": text }),
+            None,
+        )
+        .await?
+        .expect(202)?;
+    match answer.json()?["directive_id"].as_str() {
+        Some(id) => world.directive = Some(id.to_owned()),
+        None => {
+            return fail(format!(
+                "the order {text:?} was accepted without a directive: {}",
+                answer.text
+            ))
+        }
+    }
+    Ok(())
+}
+
+#[then(regex = r#"^the parcel "(\w+)" is followed for that purchase order$"#)]
+async fn parcel_followed(world: &mut Company, tracking_number: String) -> Outcome {
+    let task = world
+        .only_task_when("the tracking task to be taken up", |t| {
+            t["kind"] == "shipment_tracking" && t["status"] == "in_progress"
+        })
+        .await?;
+    let shipment = world
+        .shipment_when(
+            &tracking_number,
+            &format!("the parcel {tracking_number} to be followed"),
+            |_| true,
+        )
+        .await?;
+    let po: Order = match world
+        .read(&format!(
+            "/api/v1/logistics/purchase-orders/{}",
+            shipment["po_id"].as_str().unwrap_or_default()
+        ))
+        .await?
+    {
+        Some(po) => po,
+        None => return fail("the logistics read model is still being built".to_owned()),
+    };
+    let ordered = task["params"]["purchase_orders"].clone();
+    ensure(
+        po.erp_name
+            .as_deref()
+            .is_some_and(|name| ordered == json!([name])),
+        || {
+            format!(
+                "the parcel should be followed for the order tracked ({ordered}): {shipment:#} {}",
+                po.describe()
+            )
+        },
+    )?;
+    ensure(shipment["status"] == "pre_transit", || {
+        format!("the carrier has only printed the label: {shipment:#}")
+    })
+}
+
+#[when("the carrier moves its parcels one step on")]
+async fn carrier_moves(world: &mut Company) -> Outcome {
+    let carrier = &world.demo()?.carrier;
+    let before = carrier.deliveries().len();
+    let moved = carrier.advance_all().await;
+    ensure(moved > 0, || {
+        "the carrier had no parcel left to move".to_owned()
+    })?;
+    let deliveries = carrier.deliveries();
+    let posted = &deliveries[before.min(deliveries.len())..];
+    ensure(
+        posted.len() == moved
+            && posted.iter().all(|d| {
+                d.answered
+                    .is_some_and(|status| (200..300).contains(&status))
+            }),
+        || format!("the gateway should take every webhook the carrier posted: {posted:#?}"),
+    )
+}
+
+#[then(
+    regex = r#"^the CEO is asked whether to accept "([^"]*)" on parcel "(\w+)" and keep following it$"#
+)]
+async fn asked_about_alert(
+    world: &mut Company,
+    message: String,
+    tracking_number: String,
+) -> Outcome {
+    let answer = world
+        .os()?
+        .get_until(
+            "/api/v1/approvals?status=pending",
+            &world.token("ceo")?,
+            &format!("the CEO to be asked about parcel {tracking_number}"),
+            |a| {
+                a.status == 200
+                    && a.json().is_ok_and(|list| {
+                        list["approvals"].as_array().is_some_and(|all| {
+                            all.iter().any(|x| x["requested_by"] == SHIPMENT_FOLLOWER)
+                        })
+                    })
+            },
+        )
+        .await?;
+    let list = answer.json()?;
+    let asked: Vec<&Value> = list["approvals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["requested_by"] == SHIPMENT_FOLLOWER)
+        .collect();
+    let [approval] = asked.as_slice() else {
+        return fail(format!("the CEO should be asked once: {asked:#?}"));
+    };
+    let (what, why) = (
+        approval["what"].as_str().unwrap_or_default(),
+        approval["why"].as_str().unwrap_or_default(),
+    );
+    ensure(
+        what.contains(&tracking_number) && why.contains(&message),
+        || {
+            format!(
+                "the approval should name parcel {tracking_number} and {message:?}: {approval:#}"
+            )
+        },
+    )?;
+    world.approval = approval["id"].as_str().map(str::to_owned);
+    Ok(())
+}
+
+#[then("the tracking task waits for the CEO's decision")]
+async fn tracking_waits(world: &mut Company) -> Outcome {
+    let approval = world.approval_id()?;
+    world
+        .only_task_when("the tracking task to wait for the CEO", |t| {
+            t["status"] == "awaiting_approval" && t["approval_id"] == approval.as_str()
+        })
+        .await
+        .map(|_| ())
+}
+
+#[then("the tracking task goes on")]
+async fn tracking_goes_on(world: &mut Company) -> Outcome {
+    world
+        .only_task_when("the tracking task to go on", |t| {
+            t["status"] == "in_progress"
+        })
+        .await
+        .map(|_| ())
+}
+
+#[then(regex = r#"^the logistics API shows parcel "(\w+)" held up with the alert "([^"]*)"$"#)]
+async fn shipment_alert_shown(
+    world: &mut Company,
+    tracking_number: String,
+    message: String,
+) -> Outcome {
+    world
+        .shipment_when(
+            &tracking_number,
+            &format!("the parcel {tracking_number} to show its alert"),
+            |s| {
+                s["status"] == "exception"
+                    && s["alerts"].as_array().is_some_and(|alerts| {
+                        alerts.iter().any(|a| {
+                            a["kind"] == "exception"
+                                && a["reason"].as_str().is_some_and(|r| r.contains(&message))
+                        })
+                    })
+            },
+        )
+        .await
+        .map(|_| ())
+}
+
+#[then(
+    regex = r#"^the goods of parcel "(\w+)" are received in ERPNext once, against its purchase order$"#
+)]
+async fn goods_received_once(world: &mut Company, tracking_number: String) -> Outcome {
+    let shipment = world
+        .shipment_when(
+            &tracking_number,
+            &format!("the parcel {tracking_number} to be delivered"),
+            |s| s["status"] == "delivered",
+        )
+        .await?;
+    let po_id = shipment["po_id"].as_str().unwrap_or_default().to_owned();
+    let this = &*world;
+    let po = this
+        .os()?
+        .eventually("its purchase order's goods to be received", || async {
+            let po: Option<Order> = this
+                .read(&format!("/api/v1/logistics/purchase-orders/{po_id}"))
+                .await
+                .map_err(|f| anyhow::anyhow!(f))?;
+            Ok(match po {
+                Some(po) if po.status == "received" => Ok(po),
+                Some(po) => Err(po.describe()),
+                None => Err("the logistics read model is still being built".to_owned()),
+            })
+        })
+        .await?;
+    let erp_name = po.erp_name.clone().unwrap_or_default();
+    let receipts: Vec<Vec<(String, String, f64)>> = world
+        .demo()?
+        .erpnext
+        .purchase_receipts()
+        .iter()
+        .map(|receipt| {
+            receipt["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|row| {
+                    (
+                        row["purchase_order"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        row["item_code"].as_str().unwrap_or_default().to_owned(),
+                        row["qty"].as_f64().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let mut expected: Vec<(String, String, f64)> = po
+        .lines
+        .iter()
+        .map(|l| (erp_name.clone(), l.sku.clone(), f64::from(l.qty)))
+        .collect();
+    expected.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut held: Vec<Vec<(String, String, f64)>> = receipts;
+    for receipt in &mut held {
+        receipt.sort_by(|a, b| a.1.cmp(&b.1));
+    }
+    ensure(held == vec![expected.clone()], || {
+        format!(
+            "ERPNext should hold one goods receipt for {erp_name}'s lines {expected:?}, holds {held:?}"
+        )
+    })
 }
