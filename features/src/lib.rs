@@ -3,7 +3,7 @@
 //! `cargo test -p features --test scenarios`.
 //!
 //! [`AgentOs`] starts the whole system as `agentos serve --nats-url` runs it
-//! (the event store in a fresh PostgreSQL database, the relay to a NATS
+//! (the event store on PostgreSQL in a fresh schema, the relay to a NATS
 //! JetStream server of its own, the orchestrator reading JetStream, the
 //! projections) and serves the gateway on a free local port: steps talk to it
 //! over HTTP only. [`AgentOs::with_demo_company`] also simulates the demo
@@ -12,7 +12,7 @@
 //! ([`DemoCompany`]: the simulators' state and faults, for the steps to
 //! inspect and set). [`AgentOs::stop_abruptly`] stops the system as a
 //! killed process stops, and [`AgentOs::start_again`] starts it over the
-//! same database, NATS and simulators. [`Answer`] is one HTTP answer;
+//! same schema, NATS and simulators. [`Answer`] is one HTTP answer;
 //! [`TrailEvent`] is an event as the audit trail shows it, which turns back
 //! into the store's record so that a client can check its hash chain and
 //! replay its stream.
@@ -33,14 +33,13 @@ use api::system::{System, SystemConfig};
 use chrono::{DateTime, Utc};
 use commands::processor::ProcessorConfig;
 use domain::{EventId, Hash, JsonText, Metadata, Position, RecordedEvent, StreamId};
-use eventstore::testing::{database_url, TestNats};
+use eventstore::testing::{database_url, TestNats, TestPostgres};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 use simulators::carrier::CarrierSim;
 use simulators::erpnext::ErpNextSim;
 use simulators::SimServer;
-use sqlx::Connection as _;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -153,17 +152,17 @@ pub struct AgentOs {
     /// Whether the system was stopped abruptly and started again.
     restarted: bool,
     // Dropped after the system stops, in this order: the simulators stop, NATS
-    // is killed, then the database is dropped.
+    // is killed, then the schema is dropped.
     company: Option<DemoCompany>,
     nats: TestNats,
-    database: ScenarioDatabase,
+    postgres: TestPostgres,
 }
 
 impl std::fmt::Debug for AgentOs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentOs")
             .field("gateway", &self.base)
-            .field("database", &self.database.name)
+            .field("schema", &self.postgres.schema)
             .field("nats", &self.nats.url)
             .field("company", &self.company)
             .finish()
@@ -171,8 +170,8 @@ impl std::fmt::Debug for AgentOs {
 }
 
 impl AgentOs {
-    /// Starts AgentOS on a fresh PostgreSQL database and a nats-server of
-    /// its own, serves the gateway, and waits until `/readyz` says it can serve.
+    /// Starts AgentOS on a fresh PostgreSQL schema and a nats-server of its
+    /// own, serves the gateway, and waits until `/readyz` says it can serve.
     pub async fn start() -> anyhow::Result<Self> {
         Self::launch(None).await
     }
@@ -185,9 +184,9 @@ impl AgentOs {
     }
 
     async fn launch(company: Option<DemoCompany>) -> anyhow::Result<Self> {
-        let database = ScenarioDatabase::create().await?;
+        let postgres = TestPostgres::new().await;
         let nats = TestNats::start().await;
-        let system = start_system(&database, &nats, company.as_ref()).await?;
+        let system = start_system(&postgres, &nats, company.as_ref()).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("no free local port")?;
@@ -201,7 +200,7 @@ impl AgentOs {
             restarted: false,
             company,
             nats,
-            database,
+            postgres,
         };
         agentos.serve(listener);
         agentos.wait_until_ready().await?;
@@ -224,9 +223,8 @@ impl AgentOs {
 
     /// Stops the system abruptly, as a killed process stops: every
     /// component is aborted where it stands (an event being handled is
-    /// neither finished nor acknowledged); the gateway closes. The
-    /// database, the NATS server and the simulators stay for
-    /// [`AgentOs::start_again`].
+    /// neither finished nor acknowledged); the gateway closes. The schema,
+    /// the NATS server and the simulators stay for [`AgentOs::start_again`].
     pub async fn stop_abruptly(&mut self) {
         if let Some(system) = self.system.take() {
             system.shutdown();
@@ -245,14 +243,14 @@ impl AgentOs {
         }
     }
 
-    /// Starts the system and the gateway again over the same database, NATS
+    /// Starts the system and the gateway again over the same schema, NATS
     /// server and simulators, and waits until `/readyz` says it can serve.
     /// Tokens given before still hold.
     pub async fn start_again(&mut self) -> anyhow::Result<()> {
         if self.system.is_some() {
             bail!("AgentOS is running: stop it first");
         }
-        let system = start_system(&self.database, &self.nats, self.company.as_ref()).await?;
+        let system = start_system(&self.postgres, &self.nats, self.company.as_ref()).await?;
         self.state = system.gateway_state().await?;
         self.system = Some(system);
         // A port of its own again: the old one may be another scenario's by now.
@@ -309,7 +307,7 @@ impl AgentOs {
         .map(|_| ())
     }
 
-    /// Stops the gateway and every component (the database and the NATS
+    /// Stops the gateway and every component (the schema and the NATS
     /// server go when this is dropped).
     pub fn stop(&mut self) {
         if let Some(close) = self.close.take() {
@@ -444,85 +442,21 @@ impl AgentOs {
     }
 }
 
-/// Starts the system over the scenario's database, NATS server and simulators.
+/// Starts the system over the scenario's schema, NATS server and simulators.
 async fn start_system(
-    database: &ScenarioDatabase,
+    postgres: &TestPostgres,
     nats: &TestNats,
     company: Option<&DemoCompany>,
 ) -> anyhow::Result<System> {
     let mut config = SystemConfig {
+        schema: Some(postgres.schema.clone()),
         nats_url: Some(nats.url.clone()),
-        ..SystemConfig::new(&database.url)
+        ..SystemConfig::new(&database_url())
     };
     if let Some(company) = company {
         company.configure(&mut config)?;
     }
     System::start(config).await.context("AgentOS did not start")
-}
-
-/// A PostgreSQL database of the scenario's own on the test server
-/// (`AGENTOS_TEST_DATABASE_URL`), dropped with it.
-///
-/// A database, not a schema of the test database: the relay's lease is a
-/// session advisory lock keyed by the relay's name alone, and advisory locks
-/// span a database, so systems in two schemas of one database would take
-/// turns relaying (the second standing by until the first stops).
-struct ScenarioDatabase {
-    /// Its name.
-    name: String,
-    /// Its URL.
-    url: String,
-}
-
-impl ScenarioDatabase {
-    /// Creates an empty database beside the test database.
-    async fn create() -> anyhow::Result<Self> {
-        let server = database_url();
-        let name = format!(
-            "agentos_scenario_{}_{}",
-            std::process::id(),
-            &Uuid::new_v4().simple().to_string()[..16]
-        );
-        let mut url = reqwest::Url::parse(&server)
-            .with_context(|| format!("the test database URL {server:?}"))?;
-        url.set_path(&format!("/{name}"));
-        let mut connection = sqlx::PgConnection::connect(&server).await.context(
-            "PostgreSQL is needed; run scripts/test, which starts it, or set \
-             AGENTOS_TEST_DATABASE_URL",
-        )?;
-        let ddl = format!("CREATE DATABASE \"{name}\"");
-        sqlx::Executor::execute(&mut connection, sqlx::AssertSqlSafe(ddl))
-            .await
-            .with_context(|| format!("cannot create the database {name}"))?;
-        let _ = connection.close().await;
-        Ok(Self {
-            name,
-            url: url.to_string(),
-        })
-    }
-}
-
-impl Drop for ScenarioDatabase {
-    fn drop(&mut self) {
-        let ddl = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        // Drop runs inside the scenario's runtime; drop it from a thread of
-        // our own (its connections still open are ended).
-        let cleanup = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                if let Ok(mut connection) = sqlx::PgConnection::connect(&database_url()).await {
-                    let _ =
-                        sqlx::Executor::execute(&mut connection, sqlx::AssertSqlSafe(ddl)).await;
-                }
-            });
-        });
-        let _ = cleanup.join();
-    }
 }
 
 /// The steps' HTTP client.
