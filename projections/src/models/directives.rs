@@ -42,14 +42,10 @@ impl Projection for Directives {
     }
 
     fn filter(&self) -> EventFilter {
-        EventFilter {
-            categories: vec![
-                Directive::CATEGORY.to_owned(),
-                Task::CATEGORY.to_owned(),
-                Approval::CATEGORY.to_owned(),
-            ],
-            event_types: Vec::new(),
-        }
+        EventFilter::of(
+            &[Directive::CATEGORY, Task::CATEGORY, Approval::CATEGORY],
+            &[],
+        )
     }
 
     fn tables(&self) -> Vec<&'static str> {

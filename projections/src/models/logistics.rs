@@ -58,14 +58,14 @@ impl Projection for Logistics {
     }
 
     fn filter(&self) -> EventFilter {
-        EventFilter {
-            categories: vec![
-                PurchaseOrder::CATEGORY.to_owned(),
-                InventoryScan::CATEGORY.to_owned(),
-                Shipment::CATEGORY.to_owned(),
+        EventFilter::of(
+            &[
+                PurchaseOrder::CATEGORY,
+                InventoryScan::CATEGORY,
+                Shipment::CATEGORY,
             ],
-            event_types: Vec::new(),
-        }
+            &[],
+        )
     }
 
     fn tables(&self) -> Vec<&'static str> {
