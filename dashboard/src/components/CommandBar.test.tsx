@@ -43,7 +43,7 @@ function controlledFeed() {
   });
   return {
     response: () => new Response(body, { headers: { "Content-Type": "text/event-stream" } }),
-    push(event: object & { position: string }) {
+    push(event: { position: string } & Record<string, unknown>) {
       controller.enqueue(encoder.encode(`id: ${event.position}\ndata: ${JSON.stringify(event)}\n\n`));
     },
   };
