@@ -82,5 +82,14 @@ test("the CEO gives an order, approves a purchase order and audits it", async ({
   await expect(page.getByText("ApprovalGranted").first()).toBeVisible();
   await shoot(page, "7-audit");
 
+  // Readable at tablet width.
+  await page.setViewportSize({ width: 768, height: 1024 });
+  await page.goto(`${demo.baseURL}${directiveHref}`);
+  await expect(page.getByTestId("task-row").first()).toBeVisible();
+  await shoot(page, "8-directive-detail-tablet");
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Approvals" }).click();
+  await expect(page.getByRole("heading", { name: "Approvals" })).toBeVisible();
+  await shoot(page, "9-approvals-tablet");
+
   expect(problems).toEqual([]);
 });

@@ -21,9 +21,9 @@ export function streamsOf(events: LoggedEvent[]): string[] {
 /** One sentence for a report. */
 export function verdict(report: VerifyReport): string {
   if (report.intact) {
-    return `Intact: ${report.events} events in ${report.streams} ${report.streams === 1 ? "stream" : "streams"}, every hash link checks out.`;
+    return `${report.events} events in ${report.streams} ${report.streams === 1 ? "stream" : "streams"}, every hash link checks out.`;
   }
   const first = report.broken[0];
   const where = first ? ` First broken link: ${first.stream_id} at version ${first.version} — ${first.description}` : "";
-  return `Broken: ${report.broken_streams} of ${report.streams} streams have a broken hash link.${where}`;
+  return `${report.broken_streams} of ${report.streams} streams have a broken hash link.${where}`;
 }

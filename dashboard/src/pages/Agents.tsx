@@ -229,6 +229,13 @@ function Activity() {
               <li key={`${line.at}-${i}`} className={`log-${line.level.toLowerCase()}`}>
                 <span className="muted small">{formatTime(line.at)}</span> <Badge status={line.level === "ERROR" ? "failed" : line.level === "WARN" ? "pending" : "planned"} label={line.level} />{" "}
                 <strong>{line.component}</strong> {line.message}
+                {Object.keys(line.fields).length ? (
+                  <span className="log-fields">
+                    {Object.entries(line.fields)
+                      .map(([k, v]) => `${k}=${v}`)
+                      .join(" ")}
+                  </span>
+                ) : null}
               </li>
             ))}
           </ol>

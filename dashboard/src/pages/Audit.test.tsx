@@ -29,7 +29,7 @@ describe("the audit page", () => {
       "GET /api/v1/audit/verify": { intact: true, streams: 1, events: 2, broken_streams: 0, broken: [] },
     });
     renderApp("/audit?correlation_id=c1", fake.fetch);
-    expect(await screen.findByTestId("verdict")).toHaveTextContent("Intact: 2 events in 1 stream");
+    expect(await screen.findByTestId("verdict")).toHaveTextContent("Intact 2 events in 1 stream");
     expect(fake.requests.find((r) => r.path === "/api/v1/audit/verify")?.query.get("stream")).toBe(STREAM);
     expect((await screen.findAllByText("ApprovalGranted")).length).toBeGreaterThan(0);
   });
