@@ -13,7 +13,7 @@ const proxied = ["/api", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.j
 export default defineConfig({
   base: "/",
   plugins: [react()],
-  build: { outDir: "dist", emptyOutDir: true, sourcemap: false },
+  build: { outDir: "dist", sourcemap: false },
   server: {
     proxy: Object.fromEntries(proxied.map((path) => [path, { target: gateway, changeOrigin: true }])),
   },
