@@ -210,7 +210,8 @@ impl Rejection for ApprovalRejection {
 }
 
 /// Where an approval stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ApprovalStatus {
     /// Not requested (an empty stream).
     #[default]
@@ -226,7 +227,7 @@ pub enum ApprovalStatus {
 }
 
 /// An approval's state, as far as its rules need it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Approval {
     /// Where it stands.
     pub status: ApprovalStatus,

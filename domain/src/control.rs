@@ -87,7 +87,7 @@ impl Rejection for ControlRejection {
 }
 
 /// The switch's state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Control {
     /// Whether agents' side effects are halted.
     pub engaged: bool,

@@ -482,7 +482,7 @@ impl DirectiveStatus {
 }
 
 /// A task of the plan, as the directive follows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TaskSlot {
     /// The task as planned.
     pub task: DirectiveTask,
@@ -495,7 +495,7 @@ pub struct TaskSlot {
 }
 
 /// A directive's state, as far as its rules need it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Directive {
     /// Where it stands.
     pub status: DirectiveStatus,

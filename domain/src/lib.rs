@@ -23,6 +23,7 @@ pub mod plan;
 pub mod planning;
 pub mod policy;
 pub mod task;
+pub mod time_travel;
 pub mod work;
 
 pub use aggregate::{Aggregate, Rejection};

@@ -376,7 +376,7 @@ impl Rejection for TaskRejection {
 }
 
 /// A task's state, as far as its rules need it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Task {
     /// Where it stands.
     pub status: TaskStatus,

@@ -14,10 +14,11 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::Json;
 use chrono::{DateTime, Utc};
+use domain::time_travel;
 use domain::{
     Category, CorrelationId, Hash, JsonText, Metadata, Position, RecordedEvent, StreamId,
 };
-use eventstore::{Direction, EventFilter};
+use eventstore::{Direction, EventFilter, EventStore};
 use futures_util::Stream;
 use projections::models::event_log::{self, EventLogQuery, Order};
 use serde::{Deserialize, Serialize};
@@ -346,6 +347,14 @@ struct History {
     events: Vec<EventView>,
     /// The `from` of the next page, if the history goes on.
     next_from: Option<u64>,
+    /// The aggregate's state at `as_of`, folded from versions 1 to `as_of`
+    /// by the aggregate's own rules (time travel); `null` for a category
+    /// that is not an aggregate's.
+    #[schema(value_type = Option<Object>)]
+    state: Option<serde_json::Value>,
+    /// Why `state` is `null` for an aggregate's stream: the event the
+    /// aggregate's rules cannot read.
+    state_error: Option<String>,
 }
 
 /// Shows a stream's history.
@@ -419,6 +428,7 @@ async fn stream_history(
         .last()
         .map(|e| e.stream_version + 1)
         .filter(|next| *next <= as_of);
+    let (folded, state_error) = state_at(&*state.store, &stream, as_of).await?;
     Ok(Json(History {
         category: stream.category().to_owned(),
         stream_id: stream,
@@ -426,7 +436,40 @@ async fn stream_history(
         as_of,
         events: events.into_iter().map(EventView::from).collect(),
         next_from,
+        state: folded,
+        state_error,
     }))
+}
+
+/// The state of the aggregate of `stream` at version `as_of`, if its
+/// category is an aggregate's, or why it cannot be folded (a history the
+/// rules cannot read stays readable event by event).
+async fn state_at(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    as_of: u64,
+) -> Result<(Option<serde_json::Value>, Option<String>), ApiError> {
+    if !time_travel::CATEGORIES.contains(&stream.category()) {
+        return Ok((None, None));
+    }
+    let mut history = Vec::new();
+    while (history.len() as u64) < as_of {
+        let from = history.len() as u64 + 1;
+        let wanted = (as_of - from + 1).min(u64::from(MAX_HISTORY_PAGE)) as usize;
+        let page = store
+            .read_stream(stream, from, Direction::Forward, wanted)
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        history.extend(page.into_iter().filter(|e| e.stream_version <= as_of));
+    }
+    Ok(
+        match time_travel::state_after(stream.category(), &history) {
+            Ok(state) => (state, None),
+            Err(error) => (None, Some(error.to_string())),
+        },
+    )
 }
 
 /// Follows new events.

@@ -565,7 +565,7 @@ impl Rejection for PurchaseOrderRejection {
 }
 
 /// An order line's progress.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct LineProgress {
     /// Ordered, in units.
     pub ordered: u32,
@@ -574,7 +574,7 @@ pub struct LineProgress {
 }
 
 /// A purchase order's state, as far as its rules need it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PurchaseOrder {
     /// Where it stands.
     pub status: PurchaseOrderStatus,

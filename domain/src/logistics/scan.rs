@@ -332,7 +332,7 @@ impl Rejection for InventoryScanRejection {
 }
 
 /// A scan's state: whether it is on record.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct InventoryScan {
     /// The recorded scan.
     pub recorded: Option<InventoryScanned>,

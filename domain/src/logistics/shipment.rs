@@ -237,7 +237,7 @@ impl Rejection for ShipmentRejection {
 }
 
 /// What a tracked shipment is expected to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Tracking {
     /// The purchase order it delivers.
     pub po_id: Uuid,
@@ -246,7 +246,7 @@ pub struct Tracking {
 }
 
 /// A shipment's state, as far as its rules need it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Shipment {
     /// What it is expected to do, once tracked.
     pub tracking: Option<Tracking>,
