@@ -34,6 +34,7 @@ use crate::activity::Activity;
 mod agents;
 mod audit;
 pub mod auth;
+mod dashboard;
 mod directives;
 pub mod events;
 pub mod extract;
@@ -43,6 +44,7 @@ mod logs;
 pub mod metrics;
 mod openapi;
 pub mod problem;
+mod session;
 mod webhooks;
 
 pub use auth::{Principal, Role, Tokens};
@@ -200,6 +202,7 @@ pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(logistics::routes())
         .merge(agents::routes())
         .merge(logs::routes())
+        .merge(session::routes())
         .merge(webhooks::routes())
 }
 
@@ -213,11 +216,12 @@ pub fn router(state: AppState) -> Router {
     app(routes(), state)
 }
 
-/// `routes` with what every route shares: the body limit, 404 and 405
-/// problems, panics answered as 500 problems, request logs and metrics.
+/// `routes` with what every route shares: the dashboard for what no route
+/// matches, 404 and 405 problems, the body limit, panics answered as 500
+/// problems, request logs and metrics.
 pub fn app(routes: Router<AppState>, state: AppState) -> Router {
     routes
-        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .fallback(dashboard::fallback)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(contain_panics))

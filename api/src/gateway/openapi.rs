@@ -57,6 +57,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     components(schemas(Problem)),
     security(("bearer" = [])),
     tags(
+        (name = "session", description = "Who the presented token is"),
         (name = "directives", description = "The CEO's orders, their tasks and approvals"),
         (name = "control", description = "The stop switch and the agents' health"),
         (name = "audit", description = "The event log: events, stream histories, chains, the feed"),
