@@ -1,9 +1,9 @@
 /**
  * Starts `agentos demo` (AGENTOS_BIN) on a free port with a fresh SQLite
- * database, reads its CEO token, waits for /healthz, and serves the built
- * dashboard in front of it (unless the gateway already serves it at `/`).
+ * database, reads its CEO token, waits for /healthz and checks the
+ * dashboard's page the gateway serves at `/` (the app embedded in the binary).
  * Hands `{ baseURL, gateway, token }` to the tests in e2e/.state/demo.json;
- * the returned teardown stops both.
+ * the returned teardown stops the demo.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -11,10 +11,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build, preview, type PreviewServer } from "vite";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..");
 export const STATE_FILE = join(here, ".state", "demo.json");
 
 function freePort(): Promise<number> {
@@ -94,9 +92,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   demo.stdout?.on("data", (chunk: Buffer) => (output.text += chunk.toString()));
   demo.stderr?.on("data", (chunk: Buffer) => (output.text += chunk.toString()));
 
-  let server: PreviewServer | null = null;
   const teardown = async () => {
-    await server?.close();
     if (demo.exitCode === null) {
       demo.kill("SIGINT");
       await new Promise<void>((resolve) => {
@@ -116,23 +112,12 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   try {
     const token = await waitForToken(demo, output, 60_000);
     await waitForHealth(gateway, 30_000);
-    let baseURL = gateway;
+    // The dashboard under test is the one the binary embeds, as a user gets it.
     if (!(await servesDashboard(gateway))) {
-      await build({ root, logLevel: "warn" });
-      const uiPort = await freePort();
-      const proxied = ["/api", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"];
-      server = await preview({
-        root,
-        logLevel: "warn",
-        preview: {
-          host: "127.0.0.1",
-          port: uiPort,
-          strictPort: true,
-          proxy: Object.fromEntries(proxied.map((p) => [p, { target: gateway }])),
-        },
-      });
-      baseURL = `http://127.0.0.1:${uiPort}`;
+      const page = await fetch(`${gateway}/`).then((r) => r.text()).catch(String);
+      throw new Error(`the demo at ${gateway} does not serve the dashboard at /; rebuild the binary with npm available:\n${page}`);
     }
+    const baseURL = gateway;
     mkdirSync(dirname(STATE_FILE), { recursive: true });
     writeFileSync(STATE_FILE, JSON.stringify({ baseURL, gateway, token }, null, 2));
   } catch (error) {
