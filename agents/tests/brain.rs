@@ -528,7 +528,7 @@ async fn the_whole_story(db: Db, store: Arc<dyn EventStore>) {
             ("forecast", "completed", None),
         ]
     );
-    let approvals = directives::list_approvals(&db, None, 10)
+    let approvals = directives::list_approvals(&db, None, None, 10)
         .await
         .expect("approvals");
     let decided: Vec<&str> = approvals.iter().map(|a| a.status.as_str()).collect();

@@ -231,6 +231,27 @@ async fn an_order_runs_through_the_api(kind: Kind) {
         .as_str()
         .expect("a pending approval")
         .to_owned();
+    let its_own = app
+        .get_json(&format!("/api/v1/approvals?directive_id={id}"), &ceo, 200)
+        .await;
+    assert_eq!(
+        its_own["approvals"][0]["id"],
+        approval.as_str(),
+        "{its_own}"
+    );
+    let other = uuid::Uuid::now_v7();
+    let none = app
+        .get_json(
+            &format!("/api/v1/approvals?directive_id={other}"),
+            &ceo,
+            200,
+        )
+        .await;
+    assert_eq!(
+        none["approvals"].as_array().map(Vec::len),
+        Some(0),
+        "{none}"
+    );
     expect_problem(
         post(
             &app,

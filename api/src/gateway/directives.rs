@@ -522,6 +522,8 @@ async fn tasks(
 struct ApprovalQuery {
     /// Only approvals in this status (`pending`, `granted`, `rejected`, `expired`).
     status: Option<String>,
+    /// Only the approvals of this directive.
+    directive_id: Option<Uuid>,
     /// At most this many (default 100).
     limit: Option<u32>,
     /// Wait (up to 2 s) until the read model holds this position.
@@ -556,6 +558,7 @@ async fn approvals(
     let approvals = model::list_approvals(
         &state.db,
         query.status.as_deref(),
+        query.directive_id,
         query.limit.unwrap_or(100),
     )
     .await?;

@@ -32,12 +32,19 @@ export function useDirective(id: string, firstCheckpoint?: string | null): Resou
   return resource;
 }
 
-/** Approvals in a status (all when empty), live. */
-export function useApprovals(status: string): Resource<Approval[]> {
+/** Approvals in a status (all when empty), of one directive if given, live. */
+export function useApprovals(status: string, directiveId?: string): Resource<Approval[]> {
   return useResource<Approval[]>(
-    `approvals:${status}`,
+    `approvals:${status}:${directiveId ?? ""}`,
     async (api, min) =>
-      (await api.get<{ approvals: Approval[] }>("/api/v1/approvals", { status, limit: 500, min_checkpoint: min })).approvals,
+      (
+        await api.get<{ approvals: Approval[] }>("/api/v1/approvals", {
+          status,
+          directive_id: directiveId,
+          limit: 500,
+          min_checkpoint: min,
+        })
+      ).approvals,
     { refreshOn: touchesDirectives },
   );
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { renderApp } from "../testing/renderApp";
-import { fakeServer, task } from "../testing/fakeServer";
+import { fakeServer, task, type Recorded } from "../testing/fakeServer";
 import { availableActions } from "./DirectiveDetail";
 
 const ID = "0190f1c2-7a4e-7c1d-9f00-1b2c3d4e5f60";
@@ -34,12 +34,13 @@ function server(role = "ceo") {
   return fakeServer({
     "GET /api/v1/session": { name: role, role },
     [`GET /api/v1/directives/${ID}`]: DIRECTIVE,
-    "GET /api/v1/approvals": {
+    // Filters by directive as the gateway does.
+    "GET /api/v1/approvals": (request: Recorded) => ({
       approvals: [
         { id: "a1", task_id: "t", directive_id: ID, what: "PO to Acme", why: "above the limit", amount: { minor: 150000, currency: "EUR" }, status: "pending" },
         { id: "a2", task_id: "t", directive_id: "other", what: "Not this one", why: "", amount: null, status: "pending" },
-      ],
-    },
+      ].filter((a) => !request.query.get("directive_id") || a.directive_id === request.query.get("directive_id")),
+    }),
     "GET /api/v1/events": {
       events: [
         {

@@ -98,11 +98,10 @@ function Story({ correlationId }: { correlationId: string }) {
 }
 
 function Waiting({ directiveId }: { directiveId: string }) {
-  const approvals = useApprovals("pending");
+  const approvals = useApprovals("pending", directiveId);
   return (
     <Loaded resource={approvals} what="approvals">
-      {(all) => {
-        const mine = all.filter((a) => a.directive_id === directiveId);
+      {(mine) => {
         if (mine.length === 0) return <Empty>Waiting for no approval.</Empty>;
         return (
           <ul className="plain-list">

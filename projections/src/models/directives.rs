@@ -653,16 +653,19 @@ fn approval_view(row: &[Value]) -> Result<ApprovalView, ProjectionError> {
 pub async fn list_approvals(
     db: &Db,
     status: Option<&str>,
+    directive_id: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<ApprovalView>, ProjectionError> {
     let rows = db
         .query(
             &format!(
                 "SELECT {APPROVAL_COLUMNS} FROM {APPROVALS} WHERE ($1 = '' OR status = $1) \
-                 ORDER BY seq_tx DESC, seq DESC LIMIT $2"
+                 AND ($2 = '' OR directive_id = $2) \
+                 ORDER BY seq_tx DESC, seq DESC LIMIT $3"
             ),
             &[
                 Value::from(status.unwrap_or_default()),
+                Value::from(directive_id.map(|id| id.to_string()).unwrap_or_default()),
                 Value::Int(i64::from(limit.clamp(1, 500))),
             ],
         )
