@@ -46,17 +46,22 @@ describe("signing in", () => {
 describe("the pages' states", () => {
   it("shows a loading state, then the error with its code and a retry", async () => {
     let calls = 0;
+    // The first answer is held until the test has seen the loading state, so
+    // how fast the fake answers cannot decide what the test observes.
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
     const server = fakeServer({
       "GET /api/v1/session": { name: "v", role: "viewer" },
-      "GET /api/v1/directives": () => {
+      "GET /api/v1/directives": async () => {
         calls += 1;
-        return calls === 1
-          ? problem(503, "projection.not_ready", "the read model is still being built")
-          : { directives: [], next_cursor: null };
+        if (calls > 1) return { directives: [], next_cursor: null };
+        await held;
+        return problem(503, "projection.not_ready", "the read model is still being built");
       },
     });
     renderApp("/directives", server.fetch);
     expect(await screen.findByText(/Loading directives/)).toBeInTheDocument();
+    release();
     expect(await screen.findByRole("alert")).toHaveTextContent("projection.not_ready");
     await userEvent.click(screen.getByRole("button", { name: "Try again" }));
     expect(await screen.findByText(/No directive yet/)).toBeInTheDocument();
