@@ -762,3 +762,130 @@ async fn a_task_that_cannot_be_followed_fails_with_the_reason() {
     }
     assert_eq!(world.sim.tracker_count(), 0, "nothing tracked");
 }
+
+/// Delivers the parcel `number`: the carrier's three scans after the label,
+/// reported as its webhook reports them.
+async fn deliver(world: &World, number: &str) {
+    for event in ["in_transit", "out_for_delivery", "delivered"] {
+        let tracker = world.advance(number).await;
+        world
+            .report(&tracker, &format!("evt_{number}_{event}"))
+            .await;
+    }
+    world.settle().await;
+}
+
+#[tokio::test]
+async fn a_parcel_with_a_shipping_notice_is_received_as_what_it_carries_and_a_partial_one_keeps_the_order_open(
+) {
+    let world = World::new().await;
+    let (po_id, erp_name) = world.placed_order(600).await;
+    let stock_before = stores_stock(&world);
+    let first = world
+        .dispatch(json!({
+            "tracking_numbers": [UPS_NUMBER],
+            "purchase_orders": [erp_name],
+            "contents": [{"sku": BOLT, "quantity": 400}],
+        }))
+        .await;
+    world.settle().await;
+    deliver(&world, UPS_NUMBER).await;
+
+    assert_eq!(
+        world.receipts(),
+        vec![vec![(erp_name.clone(), BOLT.to_owned(), 400.0)]],
+        "the receipt says what the parcel carried, not what the order awaits"
+    );
+    let po_stream = PurchaseOrder::stream(po_id);
+    let po = world.history::<PurchaseOrderEvent>(&po_stream).await;
+    let received: Vec<_> = po
+        .iter()
+        .filter_map(|e| match e {
+            PurchaseOrderEvent::GoodsReceived(g) => Some(g.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(received.len(), 1);
+    assert!(!received[0].fully_received, "{:?}", received[0]);
+    assert_eq!(
+        PurchaseOrder::replay(&po).status,
+        PurchaseOrderStatus::PartiallyReceived,
+        "200 bolts are still awaited"
+    );
+    let Some(TaskEvent::TaskCompleted(done)) = world.task(first).await.pop() else {
+        panic!("the first parcel's task completes once it arrived");
+    };
+    assert!(
+        done.text.contains(&format!(
+            "UPS {UPS_NUMBER} for {erp_name}, carrying 400 × {BOLT}: delivered"
+        )),
+        "{}",
+        done.text
+    );
+
+    // The rest comes in a second parcel, followed by a task of its own.
+    let second = world
+        .dispatch(json!({
+            "tracking_numbers": ["EZ3000000003"],
+            "purchase_orders": [erp_name],
+            "contents": [{"sku": BOLT, "quantity": 200}],
+        }))
+        .await;
+    world.settle().await;
+    deliver(&world, "EZ3000000003").await;
+
+    assert_eq!(
+        world.receipts(),
+        vec![
+            vec![(erp_name.clone(), BOLT.to_owned(), 400.0)],
+            vec![(erp_name.clone(), BOLT.to_owned(), 200.0)],
+        ]
+    );
+    assert_eq!(stores_stock(&world), stock_before + 600.0);
+    let po = world.history::<PurchaseOrderEvent>(&po_stream).await;
+    assert_eq!(
+        PurchaseOrder::replay(&po).status,
+        PurchaseOrderStatus::Received
+    );
+    assert_eq!(world.task_status(second).await, TaskStatus::Completed);
+}
+
+#[tokio::test]
+async fn a_shipping_notice_that_cannot_be_received_against_its_order_fails_the_task() {
+    let world = World::new().await;
+    let (_, erp_name) = world.placed_order(500).await;
+    let foreign_sku = world
+        .dispatch(json!({
+            "tracking_numbers": ["EZ6000000001"],
+            "purchase_orders": [erp_name],
+            "contents": [{"sku": "TAPE-48", "quantity": 36}],
+        }))
+        .await;
+    let two_parcels = world
+        .dispatch(json!({
+            "tracking_numbers": ["EZ6000000002", "EZ6000000003"],
+            "purchase_orders": [erp_name, erp_name],
+            "contents": [{"sku": BOLT, "quantity": 100}],
+        }))
+        .await;
+    world.settle().await;
+
+    for (task, expected) in [
+        (
+            foreign_sku,
+            format!(
+                "the shipping notice of EZ6000000001 names 36 × TAPE-48, which {erp_name} does not order"
+            ),
+        ),
+        (
+            two_parcels,
+            "the contents of a shipping notice belong to one parcel".to_owned(),
+        ),
+    ] {
+        let Some(TaskEvent::TaskFailed(failed)) = world.task(task).await.pop() else {
+            panic!("task {task} fails");
+        };
+        assert!(failed.text.contains(&expected), "{}", failed.text);
+    }
+    assert_eq!(world.sim.tracker_count(), 0, "nothing tracked");
+}

@@ -433,6 +433,7 @@ async fn lists_page_through_and_every_route_answers_its_documented_shape(kind: K
             carrier: "DHL".to_owned(),
             tracking_number: "JD014600006101".to_owned(),
             promised_by: hours(2 + 96),
+            contents: Vec::new(),
             at: hours(3),
         },
         "agent:logistics",

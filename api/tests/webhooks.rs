@@ -89,6 +89,7 @@ impl World {
                     carrier: tracker.carrier.clone(),
                     tracking_number: tracker.tracking_code.clone(),
                     promised_by: Utc::now() + chrono::Duration::days(7),
+                    contents: Vec::new(),
                     at: Utc::now(),
                 },
                 command_id: CommandId::from_uuid(Uuid::now_v7()),

@@ -159,6 +159,12 @@ impl TaskKind {
             TaskKind::ShipmentTracking => json!({
                 "tracking_numbers": labels, "purchase_orders": labels, "skus": skus,
                 "supplier": text, "period": period_schema(),
+                "contents": {"type": "array", "description": "what one parcel carries, from the supplier's shipping notice", "items": {
+                    "type": "object",
+                    "properties": {"sku": {"type": "string"}, "quantity": {"type": "integer", "minimum": 1}},
+                    "required": ["sku", "quantity"],
+                    "additionalProperties": false,
+                }},
             }),
             TaskKind::InvoiceAudit => json!({
                 "period": period_schema(),
@@ -595,6 +601,22 @@ pub struct ShipmentTracking {
     /// Shipments expected within this period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<Period>,
+    /// What the parcel carries, as the supplier's shipping notice says (one
+    /// tracking number only): delivered, it is received as exactly this, so
+    /// a partial delivery leaves its order open. Absent: a delivered parcel
+    /// brings everything its order still awaits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contents: Vec<ParcelLine>,
+}
+
+/// What a parcel carries of one SKU.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParcelLine {
+    /// The SKU.
+    pub sku: Sku,
+    /// How many units.
+    pub quantity: NonZeroU32,
 }
 
 /// A check of an invoice audit.
@@ -1098,6 +1120,10 @@ mod tests {
                 skus: vec!["A-1".parse().expect("sku")],
                 supplier: Some("Acme".parse().expect("label")),
                 period: Some(Period::new(date(2026, 1, 1), date(2026, 1, 2)).expect("period")),
+                contents: vec![ParcelLine {
+                    sku: "A-1".parse().expect("sku"),
+                    quantity: NonZeroU32::MIN,
+                }],
             }),
             Work::InvoiceAudit(InvoiceAudit {
                 period: Some(Period::new(date(2026, 1, 1), date(2026, 1, 2)).expect("period")),

@@ -6,7 +6,9 @@ Feature: Logistics Core reorders what runs low
   the CEO, and places each in ERPNext exactly once, however often ERPNext
   fails and even if AgentOS stops halfway. It follows the parcels of an
   order with the carrier, puts a parcel in trouble to the CEO, and books the
-  goods into ERPNext once they arrive.
+  goods into ERPNext once they arrive: all the order when nothing says
+  otherwise, or what the parcel's shipping notice says it carries, keeping
+  the order open until the rest arrives.
 
   Background:
     Given AgentOS runs on PostgreSQL and NATS JetStream with the demo company's ERPNext and carrier simulated
@@ -83,4 +85,18 @@ Feature: Logistics Core reorders what runs low
     Then the tracking task goes on
     When the carrier moves its parcels one step on
     Then the goods of parcel "EZ3000000003" are received in ERPNext once, against its purchase order
+    And the order is closed as completed
+
+  Scenario: A partial delivery keeps the purchase order open until the rest arrives
+    When the CEO orders "Check stock in every warehouse and reorder what is running low"
+    Then the purchase orders at or below EUR 1000 are placed in ERPNext without approval
+    When the CEO orders parcel "EZ4000000004" of a purchase order placed without approval tracked, carrying half of its first line
+    Then the parcel "EZ4000000004" is followed for that purchase order
+    When the carrier delivers its parcels
+    Then the purchase order is partially received, with what parcel "EZ4000000004" carried received in ERPNext and the rest still awaited
+    And the order is closed as completed
+    When the CEO orders parcel "EZ4000000005" of that purchase order tracked, carrying the rest
+    Then the parcel "EZ4000000005" is followed for that purchase order
+    When the carrier delivers its parcels
+    Then the purchase order is received in full, in one goods receipt per parcel
     And the order is closed as completed

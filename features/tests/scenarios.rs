@@ -34,6 +34,8 @@ pub struct Company {
     directive: Option<String>,
     /// The approval the scenario follows.
     approval: Option<String>,
+    /// The purchase order whose parcels the scenario follows.
+    tracked_order: Option<uuid::Uuid>,
     /// Events in the log when it was last seen still.
     logged_events: Option<u64>,
     /// Histories the auditor read, by stream.

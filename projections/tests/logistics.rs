@@ -20,6 +20,7 @@ use domain::logistics::{
     Days, Fraction, InventoryLevel, Item, PurchaseOrder, ReorderPolicy, Shipment, ShipmentCommand,
     ShipmentStatus, Supplier,
 };
+use domain::work::ParcelLine;
 use domain::{
     Actor, Aggregate, CorrelationId, DomainEvent, EventId, Metadata, Money, Position, Rejection,
 };
@@ -688,6 +689,11 @@ async fn shipments_follow_their_carrier_and_measure_suppliers(db: Db, store: Arc
     // Two shipments deliver the order: one on time (3 days after
     // submission), one late (6 days after).
     let (on_time, late) = (Uuid::now_v7(), Uuid::now_v7());
+    // The late one came with a shipping notice of what it carries.
+    let notice = vec![ParcelLine {
+        sku: "BOLT-1".parse().expect("sku"),
+        quantity: NonZeroU32::new(40).expect("non-zero"),
+    }];
     for (shipment, number) in [(on_time, "JD0001"), (late, "JD0002")] {
         send::<Shipment>(
             &*store,
@@ -698,6 +704,11 @@ async fn shipments_follow_their_carrier_and_measure_suppliers(db: Db, store: Arc
                 carrier: "DHL".to_owned(),
                 tracking_number: number.to_owned(),
                 promised_by,
+                contents: if shipment == late {
+                    notice.clone()
+                } else {
+                    Vec::new()
+                },
                 at: hours(3),
             },
             "agent:logistics",
@@ -797,7 +808,9 @@ async fn shipments_follow_their_carrier_and_measure_suppliers(db: Db, store: Arc
     assert_eq!(first.last_message.as_deref(), Some("delivered"));
     assert_eq!(first.started_at, text(hours(3)));
     assert!(first.alerts.is_empty(), "{:?}", first.alerts);
+    assert!(first.contents.is_empty(), "{:?}", first.contents);
     let second = &shipments.items[0];
+    assert_eq!(second.contents, notice);
     assert_eq!(second.alerts.len(), 1, "{:?}", second.alerts);
     assert_eq!(
         (

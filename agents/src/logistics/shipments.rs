@@ -33,10 +33,14 @@
 //! - **Statuses**: EasyPost's `available_for_pickup`, `failure`,
 //!   `cancelled` and `error` are exceptions (someone must act); `unknown`
 //!   and statuses this client does not know are not recorded.
-//! - **Receipts**: a carrier does not say what a parcel holds, so the first
-//!   parcel of an order to arrive is booked as bringing everything the order
-//!   still awaits; a later parcel of the same order finds nothing
-//!   outstanding and books nothing (the shelf count settles differences).
+//! - **Receipts**: a carrier does not say what a parcel holds; the
+//!   supplier's shipping notice does. With `contents` (one tracking number
+//!   only, each SKU on its order), a delivered parcel is received as exactly
+//!   that: less than ordered leaves the order partially received and open
+//!   for the next parcel, more is recorded as over-delivered. Without, the
+//!   first parcel of an order to arrive is booked as bringing everything
+//!   the order still awaits; a later one finds nothing outstanding and books
+//!   nothing (the shelf count settles differences).
 //! - **Escalation**: an alert does not fail the task (its other parcels may
 //!   still arrive). It becomes an approval asked of the CEO, "accept this
 //!   and keep following?", shown in the approvals inbox, and the task waits
@@ -66,7 +70,7 @@ use domain::logistics::{
     Sku,
 };
 use domain::task::{Department, Task, TaskCommand, TaskEvent, TaskPlanned};
-use domain::work::{ShipmentTracking, TaskKind, Work};
+use domain::work::{ParcelLine, ShipmentTracking, TaskKind, Work};
 use domain::{Actor, Aggregate, DomainEvent, EventId, RecordedEvent, StreamId};
 use eventstore::{Direction, EventFilter, EventStore};
 use uuid::Uuid;
@@ -110,6 +114,8 @@ struct Parcel {
     po_name: String,
     carrier: String,
     shipment_id: Uuid,
+    /// What it carries, as the shipping notice says (empty: unknown).
+    contents: Vec<ParcelLine>,
 }
 
 impl ShipmentFollower {
@@ -165,6 +171,13 @@ impl ShipmentFollower {
                 ))
             }
         };
+        if !work.contents.is_empty() && numbers.len() > 1 {
+            return Err(format!(
+                "the contents of a shipping notice belong to one parcel, and {} tracking \
+                 numbers are named: follow the parcels one task each",
+                numbers.len()
+            ));
+        }
         let mut parcels: Vec<Parcel> = Vec::with_capacity(numbers.len());
         for (number, po_name) in numbers.into_iter().zip(po_names) {
             let carrier = carrier_for(number, &self.default_carrier);
@@ -177,6 +190,7 @@ impl ShipmentFollower {
                 po_name: po_name.to_owned(),
                 carrier,
                 shipment_id,
+                contents: work.contents.clone(),
             });
         }
         Ok(parcels)
@@ -253,6 +267,12 @@ impl ShipmentFollower {
                 Err(failure) => return Err(failure.into()),
             }
         }
+        for parcel in &parcels {
+            let po_id = po_ids[parcel.po_name.as_str()];
+            if let Some(reason) = self.foreign_contents(parcel, po_id).await? {
+                return Ok(fail(start, reason));
+            }
+        }
         let mut trackers = Vec::with_capacity(parcels.len());
         for parcel in &parcels {
             match self
@@ -284,6 +304,7 @@ impl ShipmentFollower {
                 carrier: parcel.carrier.clone(),
                 tracking_number: parcel.tracking_number.clone(),
                 promised_by: tracker.est_delivery_date.unwrap_or(now + DEFAULT_PROMISE),
+                contents: parcel.contents.clone(),
                 at: now,
             };
             commands.push(
@@ -297,6 +318,30 @@ impl ShipmentFollower {
             }));
         }
         Ok(commands)
+    }
+
+    /// Why a parcel's contents cannot be received against its order: a SKU
+    /// the order does not have.
+    async fn foreign_contents(
+        &self,
+        parcel: &Parcel,
+        po_id: Uuid,
+    ) -> Result<Option<String>, HandlerError> {
+        if parcel.contents.is_empty() {
+            return Ok(None);
+        }
+        let (po, _) =
+            load::<PurchaseOrder>(&*self.store, &PurchaseOrder::stream(po_id), None).await?;
+        Ok(parcel
+            .contents
+            .iter()
+            .find(|line| !po.lines.contains_key(&Sku::from(line.sku.clone())))
+            .map(|line| {
+                format!(
+                    "the shipping notice of {} names {} × {}, which {} does not order",
+                    parcel.tracking_number, line.quantity, line.sku, parcel.po_name
+                )
+            }))
     }
 
     /// A shipment's update: book a delivery, escalate an alert.
@@ -338,8 +383,9 @@ impl ShipmentFollower {
     }
 
     /// Posts the goods receipt of a delivered shipment in the ERP and
-    /// records it on the purchase order: what the order still awaits,
-    /// under a receipt id derived from the shipment.
+    /// records it on the purchase order, under a receipt id derived from
+    /// the shipment: what its shipping notice says it carries, or else
+    /// what the order still awaits.
     async fn receive(
         &self,
         started: &ShipmentTrackingStarted,
@@ -356,15 +402,22 @@ impl ShipmentFollower {
                 "delivered, but the purchase order was not placed: no goods receipt");
             return Ok(Vec::new());
         };
-        let lines: Vec<(Sku, u32)> = po
-            .lines
-            .iter()
-            .filter_map(|(sku, progress)| {
-                let outstanding = u64::from(progress.ordered).saturating_sub(progress.received);
-                (outstanding > 0)
-                    .then(|| (sku.clone(), u32::try_from(outstanding).unwrap_or(u32::MAX)))
-            })
-            .collect();
+        let lines: Vec<(Sku, u32)> = if started.contents.is_empty() {
+            po.lines
+                .iter()
+                .filter_map(|(sku, progress)| {
+                    let outstanding = u64::from(progress.ordered).saturating_sub(progress.received);
+                    (outstanding > 0)
+                        .then(|| (sku.clone(), u32::try_from(outstanding).unwrap_or(u32::MAX)))
+                })
+                .collect()
+        } else {
+            started
+                .contents
+                .iter()
+                .map(|line| (line.sku.clone().into(), line.quantity.get()))
+                .collect()
+        };
         if lines.is_empty() {
             tracing::info!(po = %erp_name, tracking_number = %started.tracking_number,
                 "delivered; nothing outstanding on the purchase order to receive");
@@ -761,8 +814,18 @@ fn describe(parcel: &Parcel, shipment: &Shipment) -> String {
     } else {
         format!(" ({})", alerts.join(", "))
     };
+    let carrying = if parcel.contents.is_empty() {
+        String::new()
+    } else {
+        let lines: Vec<String> = parcel
+            .contents
+            .iter()
+            .map(|line| format!("{} × {}", line.quantity, line.sku))
+            .collect();
+        format!(", carrying {}", lines.join(", "))
+    };
     format!(
-        "{} {} for {}: {outcome}{alerts}",
+        "{} {} for {}{carrying}: {outcome}{alerts}",
         parcel.carrier, parcel.tracking_number, parcel.po_name
     )
 }

@@ -28,8 +28,8 @@ use domain::plan::{Plan, PlannedTask};
 use domain::planning::{PlanOutcome, PlannerAnswer};
 use domain::work::{
     CashFlowForecast, Component, Deploy, HealthCheck, Horizon, InventoryScan, InvoiceAudit,
-    Maintenance, PaymentRun, Period, Reorder, ReorderLine, Restart, ShipmentTracking, TaskKind,
-    Weeks, Work,
+    Maintenance, ParcelLine, PaymentRun, Period, Reorder, ReorderLine, Restart, ShipmentTracking,
+    TaskKind, Weeks, Work,
 };
 use sha2::{Digest, Sha256};
 
@@ -398,6 +398,7 @@ fn uses(intent: Intent) -> Uses {
         },
         Intent::Kind(TaskKind::ShipmentTracking) => Uses {
             skus: true,
+            quantities: true,
             supplier: true,
             purchase_orders: true,
             tracking: true,
@@ -635,7 +636,10 @@ fn drafts(clause: &Clause, text: &str, today: NaiveDate) -> Result<Vec<Draft>, S
             r.unknown.join(" ")
         ));
     }
-    if matches!(intent, Intent::Kind(TaskKind::Reorder)) {
+    if matches!(
+        intent,
+        Intent::Kind(TaskKind::Reorder | TaskKind::ShipmentTracking)
+    ) {
         if let Some(n) = r.loose_quantities.first() {
             return Err(format!("Which SKU should the {n} units in \"{q}\" be of?"));
         }
@@ -671,12 +675,30 @@ fn drafts(clause: &Clause, text: &str, today: NaiveDate) -> Result<Vec<Draft>, S
             budget: r.amounts.first().copied(),
         })),
         Intent::Kind(TaskKind::ShipmentTracking) => {
+            // SKUs with quantities are what the parcel carries (its
+            // shipping notice); SKUs alone say which shipments to follow.
+            let contents: Vec<ParcelLine> = r
+                .skus
+                .iter()
+                .filter_map(|s| {
+                    Some(ParcelLine {
+                        sku: s.sku.clone(),
+                        quantity: NonZeroU32::new(s.quantity?.get())?,
+                    })
+                })
+                .collect();
             single(Work::ShipmentTracking(ShipmentTracking {
                 tracking_numbers: r.tracking.clone(),
                 purchase_orders: r.purchase_orders.clone(),
-                skus: skus(),
+                skus: r
+                    .skus
+                    .iter()
+                    .filter(|s| s.quantity.is_none())
+                    .map(|s| s.sku.clone())
+                    .collect(),
                 supplier: r.supplier.clone(),
                 period: first_span(r, today),
+                contents,
             }))
         }
         Intent::Kind(TaskKind::InvoiceAudit) => single(Work::InvoiceAudit(InvoiceAudit {

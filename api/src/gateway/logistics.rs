@@ -839,6 +839,18 @@ struct ShipmentAlertShape {
     at: String,
 }
 
+/// What a parcel carries of one SKU.
+#[derive(ToSchema)]
+#[schema(as = ParcelLine)]
+#[allow(dead_code)]
+struct ParcelLineShape {
+    /// The SKU.
+    sku: String,
+    /// How many units (at least 1).
+    #[schema(minimum = 1)]
+    quantity: u32,
+}
+
 /// An inbound shipment.
 #[derive(ToSchema)]
 #[schema(as = Shipment)]
@@ -867,6 +879,9 @@ struct ShipmentShape {
     last_update_at: Option<String>,
     /// The alerts raised, oldest first.
     alerts: Vec<ShipmentAlertShape>,
+    /// What it carries, as the supplier's shipping notice says; empty when
+    /// no notice was given (it is then received as all its order awaits).
+    contents: Vec<ParcelLineShape>,
     /// When tracking started (RFC 3339).
     started_at: String,
     /// When it last changed (RFC 3339).

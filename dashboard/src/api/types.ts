@@ -282,6 +282,11 @@ export interface ShipmentAlert {
   at: string;
 }
 
+export interface ParcelLine {
+  sku: string;
+  quantity: number;
+}
+
 export interface Shipment {
   id: string;
   po_id: string;
@@ -294,6 +299,8 @@ export interface Shipment {
   last_message: string | null;
   last_update_at: string | null;
   alerts: ShipmentAlert[];
+  /** What it carries, as the supplier's shipping notice says; empty without a notice. */
+  contents: ParcelLine[];
   started_at: string;
   updated_at: string;
 }

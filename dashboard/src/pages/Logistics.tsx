@@ -273,6 +273,11 @@ function Shipments() {
                 <tr key={s.id}>
                   <td>
                     {s.carrier} {s.tracking_number}
+                    {s.contents.length > 0 && (
+                      <div className="muted small">
+                        carrying {s.contents.map((c) => `${c.quantity} × ${c.sku}`).join(", ")}
+                      </div>
+                    )}
                   </td>
                   <td>
                     <Badge status={s.status} />

@@ -16,9 +16,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::catalog::MAX_NAME_CHARS;
+use super::catalog::{Sku, MAX_NAME_CHARS};
 use crate::aggregate::{Aggregate, Rejection};
 use crate::codec::{DomainEvent, EventSchema};
+use crate::work::ParcelLine;
 
 /// The longest carrier message, in characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
@@ -102,6 +103,8 @@ pub enum ShipmentCommand {
         tracking_number: String,
         /// When the supplier promised the goods.
         promised_by: DateTime<Utc>,
+        /// What it carries, as the shipping notice says (empty: unknown).
+        contents: Vec<ParcelLine>,
         /// When tracking started.
         at: DateTime<Utc>,
     },
@@ -145,6 +148,10 @@ pub struct ShipmentTrackingStarted {
     pub tracking_number: String,
     /// When the goods were promised.
     pub promised_by: DateTime<Utc>,
+    /// What it carries, as the shipping notice says; empty when unknown
+    /// (then it brings whatever its order still awaits).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contents: Vec<ParcelLine>,
     /// When tracking started.
     pub at: DateTime<Utc>,
 }
@@ -221,6 +228,9 @@ pub enum ShipmentRejection {
     /// A message longer than [`MAX_TEXT_CHARS`].
     #[error("carrier messages are limited to {MAX_TEXT_CHARS} characters")]
     TextTooLong,
+    /// The contents name a SKU twice.
+    #[error("the parcel's contents name {0} twice")]
+    ContentsRepeatSku(Sku),
 }
 
 impl Rejection for ShipmentRejection {
@@ -232,6 +242,7 @@ impl Rejection for ShipmentRejection {
             Self::TrackingNumberInvalid(_) => "shipment.tracking_number_invalid",
             Self::CarrierEventIdInvalid(_) => "shipment.carrier_event_id_invalid",
             Self::TextTooLong => "shipment.text_too_long",
+            Self::ContentsRepeatSku(_) => "shipment.contents_repeat_sku",
         }
     }
 }
@@ -286,10 +297,17 @@ impl Aggregate for Shipment {
                 carrier,
                 tracking_number,
                 promised_by,
+                contents,
                 at,
             } => {
                 if self.tracking.is_some() {
                     return Err(ShipmentRejection::AlreadyTracked);
+                }
+                let mut skus = BTreeSet::new();
+                if let Some(line) = contents.iter().find(|line| !skus.insert(&line.sku)) {
+                    return Err(ShipmentRejection::ContentsRepeatSku(
+                        line.sku.clone().into(),
+                    ));
                 }
                 let carrier = reference(carrier)
                     .ok_or_else(|| ShipmentRejection::CarrierInvalid(carrier.clone()))?;
@@ -303,6 +321,7 @@ impl Aggregate for Shipment {
                         carrier,
                         tracking_number,
                         promised_by: *promised_by,
+                        contents: contents.clone(),
                         at: *at,
                     },
                 )])

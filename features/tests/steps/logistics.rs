@@ -81,6 +81,8 @@ struct Order {
 struct Line {
     sku: String,
     qty: u32,
+    /// Units received so far.
+    received: u64,
     reasoning: ReorderReasoning,
     /// The reasoning in one line, as the dashboard shows it.
     explanation: String,
@@ -137,7 +139,7 @@ impl Order {
         let lines: Vec<String> = self
             .lines
             .iter()
-            .map(|l| format!("{} × {}", l.qty, l.sku))
+            .map(|l| format!("{} × {} ({} received)", l.qty, l.sku, l.received))
             .collect();
         let history: Vec<String> = self
             .history
@@ -992,49 +994,146 @@ async fn parcel_to_be_damaged(world: &mut Company, tracking_number: String) -> O
     Ok(())
 }
 
+impl Company {
+    /// A purchase order the policy let through without a person, once
+    /// ERPNext holds it; the scenario follows it from now on.
+    async fn placed_without_approval(&mut self) -> Result<Order, Failure> {
+        let reorder = self
+            .reorder_when("a purchase order placed without approval", |r| {
+                r.orders
+                    .iter()
+                    .any(|o| o.approved_under_policy() && o.erp_name.is_some())
+            })
+            .await?;
+        let Some(order) = reorder
+            .orders
+            .iter()
+            .find(|o| o.approved_under_policy() && o.erp_name.is_some())
+        else {
+            return fail(format!(
+                "no purchase order was placed without approval:{}",
+                describe_all(&reorder.orders)
+            ));
+        };
+        self.tracked_order = Some(order.id);
+        Ok(order.clone())
+    }
+
+    /// The purchase order the scenario follows, as the logistics API shows
+    /// it once `done` holds for it.
+    async fn tracked_order_when(
+        &self,
+        what: &str,
+        done: impl Fn(&Order) -> bool,
+    ) -> Result<Order, Failure> {
+        let Some(id) = self.tracked_order else {
+            return fail("no purchase order is followed yet".to_owned());
+        };
+        let path = format!("/api/v1/logistics/purchase-orders/{id}");
+        let order = self
+            .os()?
+            .eventually(what, || async {
+                let order: Option<Order> =
+                    self.read(&path).await.map_err(|f| anyhow::anyhow!(f))?;
+                Ok(match order {
+                    Some(order) if done(&order) => Ok(order),
+                    Some(order) => Err(order.describe()),
+                    None => Err("the logistics read model is still being built".to_owned()),
+                })
+            })
+            .await?;
+        Ok(order)
+    }
+
+    /// Gives the order to track `tracking_number` for `order`, naming what
+    /// the parcel carries (its shipping notice) when `contents` says so.
+    async fn order_parcel_tracked(
+        &mut self,
+        tracking_number: &str,
+        order: &Order,
+        contents: &[(String, u64)],
+    ) -> Outcome {
+        let erp_name = order.erp_name.clone().unwrap_or_default();
+        let mut text = format!("Track parcel {tracking_number} for {erp_name}");
+        let carried: Vec<String> = contents
+            .iter()
+            .map(|(sku, qty)| format!("{qty} {sku}"))
+            .collect();
+        if !carried.is_empty() {
+            text = format!("{text} carrying {}", carried.join(" and "));
+        }
+        let answer = self
+            .os()?
+            .post(
+                "/api/v1/directives",
+                &self.token("ceo")?,
+                &json!({ "text": text }),
+                None,
+            )
+            .await?
+            .expect(202)?;
+        match answer.json()?["directive_id"].as_str() {
+            Some(id) => self.directive = Some(id.to_owned()),
+            None => {
+                return fail(format!(
+                    "the order {text:?} was accepted without a directive: {}",
+                    answer.text
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
 #[when(
     regex = r#"^the CEO orders parcel "(\w+)" of a purchase order placed without approval tracked$"#
 )]
 async fn order_tracking(world: &mut Company, tracking_number: String) -> Outcome {
-    let reorder = world
-        .reorder_when("a purchase order placed without approval", |r| {
-            r.orders
-                .iter()
-                .any(|o| o.approved_under_policy() && o.erp_name.is_some())
-        })
-        .await?;
-    let Some(erp_name) = reorder
-        .orders
-        .iter()
-        .filter(|o| o.approved_under_policy())
-        .find_map(|o| o.erp_name.clone())
-    else {
-        return fail(format!(
-            "no purchase order was placed without approval:{}",
-            describe_all(&reorder.orders)
-        ));
+    let order = world.placed_without_approval().await?;
+    world
+        .order_parcel_tracked(&tracking_number, &order, &[])
+        .await
+}
+
+#[when(
+    regex = r#"^the CEO orders parcel "(\w+)" of a purchase order placed without approval tracked, carrying half of its first line$"#
+)]
+async fn order_tracking_half(world: &mut Company, tracking_number: String) -> Outcome {
+    let order = world.placed_without_approval().await?;
+    let Some(line) = order.lines.first() else {
+        return fail(format!("{} has no line", order.describe()));
     };
-    let text = format!("Track parcel {tracking_number} for {erp_name}");
-    let answer = world
-        .os()?
-        .post(
-            "/api/v1/directives",
-            &world.token("ceo")?,
-            &json!({ "text": text }),
-            None,
+    ensure(line.qty >= 2, || {
+        format!(
+            "half of a line needs two units or more: {}",
+            order.describe()
         )
-        .await?
-        .expect(202)?;
-    match answer.json()?["directive_id"].as_str() {
-        Some(id) => world.directive = Some(id.to_owned()),
-        None => {
-            return fail(format!(
-                "the order {text:?} was accepted without a directive: {}",
-                answer.text
-            ))
-        }
-    }
-    Ok(())
+    })?;
+    let half = vec![(line.sku.clone(), u64::from(line.qty / 2))];
+    world
+        .order_parcel_tracked(&tracking_number, &order, &half)
+        .await
+}
+
+#[when(
+    regex = r#"^the CEO orders parcel "(\w+)" of that purchase order tracked, carrying the rest$"#
+)]
+async fn order_tracking_rest(world: &mut Company, tracking_number: String) -> Outcome {
+    let order = world
+        .tracked_order_when("the purchase order followed", |_| true)
+        .await?;
+    let rest: Vec<(String, u64)> = order
+        .lines
+        .iter()
+        .filter(|l| u64::from(l.qty) > l.received)
+        .map(|l| (l.sku.clone(), u64::from(l.qty) - l.received))
+        .collect();
+    ensure(!rest.is_empty(), || {
+        format!("nothing of it is still awaited: {}", order.describe())
+    })?;
+    world
+        .order_parcel_tracked(&tracking_number, &order, &rest)
+        .await
 }
 
 #[then(regex = r#"^the parcel "(\w+)" is followed for that purchase order$"#)]
@@ -1080,12 +1179,18 @@ async fn parcel_followed(world: &mut Company, tracking_number: String) -> Outcom
 
 #[when("the carrier moves its parcels one step on")]
 async fn carrier_moves(world: &mut Company) -> Outcome {
+    let moved = carrier_moves_on(world).await?;
+    ensure(moved > 0, || {
+        "the carrier had no parcel left to move".to_owned()
+    })
+}
+
+/// Moves every parcel one step on; how many moved. The gateway must take
+/// every webhook the carrier posts about them.
+async fn carrier_moves_on(world: &Company) -> Result<usize, Failure> {
     let carrier = &world.demo()?.carrier;
     let before = carrier.deliveries().len();
     let moved = carrier.advance_all().await;
-    ensure(moved > 0, || {
-        "the carrier had no parcel left to move".to_owned()
-    })?;
     let deliveries = carrier.deliveries();
     let posted = &deliveries[before.min(deliveries.len())..];
     ensure(
@@ -1095,7 +1200,8 @@ async fn carrier_moves(world: &mut Company) -> Outcome {
                     .is_some_and(|status| (200..300).contains(&status))
             }),
         || format!("the gateway should take every webhook the carrier posted: {posted:#?}"),
-    )
+    )?;
+    Ok(moved)
 }
 
 #[then(
@@ -1221,42 +1327,162 @@ async fn goods_received_once(world: &mut Company, tracking_number: String) -> Ou
         })
         .await?;
     let erp_name = po.erp_name.clone().unwrap_or_default();
-    let receipts: Vec<Vec<(String, String, f64)>> = world
-        .demo()?
-        .erpnext
-        .purchase_receipts()
-        .iter()
-        .map(|receipt| {
-            receipt["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|row| {
-                    (
-                        row["purchase_order"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        row["item_code"].as_str().unwrap_or_default().to_owned(),
-                        row["qty"].as_f64().unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .collect();
-    let mut expected: Vec<(String, String, f64)> = po
-        .lines
-        .iter()
-        .map(|l| (erp_name.clone(), l.sku.clone(), f64::from(l.qty)))
-        .collect();
-    expected.sort_by(|a, b| a.1.cmp(&b.1));
-    let mut held: Vec<Vec<(String, String, f64)>> = receipts;
-    for receipt in &mut held {
-        receipt.sort_by(|a, b| a.1.cmp(&b.1));
-    }
+    let held = receipts(world.demo()?);
+    let expected = receipt_rows(
+        po.lines
+            .iter()
+            .map(|l| (erp_name.clone(), l.sku.clone(), f64::from(l.qty))),
+    );
     ensure(held == vec![expected.clone()], || {
         format!(
             "ERPNext should hold one goods receipt for {erp_name}'s lines {expected:?}, holds {held:?}"
         )
+    })
+}
+
+/// A goods receipt's rows as (purchase order, item, quantity), by item.
+type ReceiptRows = Vec<(String, String, f64)>;
+
+fn receipt_rows(rows: impl IntoIterator<Item = (String, String, f64)>) -> ReceiptRows {
+    let mut rows: ReceiptRows = rows.into_iter().collect();
+    rows.sort_by(|a, b| a.1.cmp(&b.1));
+    rows
+}
+
+/// Every goods receipt ERPNext holds, oldest first.
+fn receipts(demo: &DemoCompany) -> Vec<ReceiptRows> {
+    demo.erpnext
+        .purchase_receipts()
+        .iter()
+        .map(|receipt| {
+            receipt_rows(
+                receipt["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|row| {
+                        (
+                            row["purchase_order"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                            row["item_code"].as_str().unwrap_or_default().to_owned(),
+                            row["qty"].as_f64().unwrap_or_default(),
+                        )
+                    }),
+            )
+        })
+        .collect()
+}
+
+#[when("the carrier delivers its parcels")]
+async fn carrier_delivers(world: &mut Company) -> Outcome {
+    // The default journey has a handful of steps; a parcel still moving
+    // after many more is a carrier that never delivers.
+    for _ in 0..20 {
+        let moved = carrier_moves_on(world).await?;
+        if moved == 0 {
+            return Ok(());
+        }
+    }
+    fail("the carrier's parcels were still moving after 20 steps".to_owned())
+}
+
+/// The tracking directive's task once it has ended, completed or not.
+async fn tracking_ended(world: &Company) -> Result<Value, Failure> {
+    world
+        .only_task_when("the tracking task to end", |t| {
+            matches!(
+                t["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            )
+        })
+        .await
+}
+
+#[then(
+    regex = r#"^the purchase order is partially received, with what parcel "(\w+)" carried received in ERPNext and the rest still awaited$"#
+)]
+async fn partially_received(world: &mut Company, tracking_number: String) -> Outcome {
+    let task = tracking_ended(world).await?;
+    ensure(task["status"] == "completed", || {
+        format!("the tracking task should complete: {task:#}")
+    })?;
+    let carried = task["params"]["contents"].clone();
+    let order = world
+        .tracked_order_when(
+            &format!("parcel {tracking_number}, carrying {carried}, to be partially received"),
+            |o| o.status == "partially_received",
+        )
+        .await?;
+    let erp_name = order.erp_name.clone().unwrap_or_default();
+    let expected = receipt_rows(carried.as_array().into_iter().flatten().map(|c| {
+        (
+            erp_name.clone(),
+            c["sku"].as_str().unwrap_or_default().to_owned(),
+            c["quantity"].as_f64().unwrap_or_default(),
+        )
+    }));
+    let held = receipts(world.demo()?);
+    ensure(
+        !expected.is_empty() && held == vec![expected.clone()],
+        || {
+            format!("ERPNext should hold one goods receipt of what parcel {tracking_number} carried, {expected:?}; holds {held:?}")
+        },
+    )?;
+    let awaited: u64 = order
+        .lines
+        .iter()
+        .map(|l| u64::from(l.qty).saturating_sub(l.received))
+        .sum();
+    let booked: f64 = expected.iter().map(|r| r.2).sum();
+    let ordered: u64 = order.lines.iter().map(|l| u64::from(l.qty)).sum();
+    ensure(awaited > 0 && (ordered - awaited) as f64 == booked, || {
+        format!(
+            "{booked} of {ordered} units are received, the rest awaited: {}",
+            order.describe()
+        )
+    })
+}
+
+#[then("the purchase order is received in full, in one goods receipt per parcel")]
+async fn received_in_full(world: &mut Company) -> Outcome {
+    let task = tracking_ended(world).await?;
+    ensure(task["status"] == "completed", || {
+        format!("the tracking task should complete: {task:#}")
+    })?;
+    let order = world
+        .tracked_order_when("the purchase order to be received", |o| {
+            o.status == "received"
+        })
+        .await?;
+    ensure(
+        order.lines.iter().all(|l| l.received == u64::from(l.qty)),
+        || {
+            format!(
+                "every line should be received exactly: {}",
+                order.describe()
+            )
+        },
+    )?;
+    let erp_name = order.erp_name.clone().unwrap_or_default();
+    let held = receipts(world.demo()?);
+    ensure(held.len() == 2, || {
+        format!("ERPNext should hold one goods receipt per parcel, holds {held:?}")
+    })?;
+    let mut total: BTreeMap<String, f64> = BTreeMap::new();
+    for (po, sku, qty) in held.iter().flatten() {
+        ensure(po == &erp_name, || {
+            format!("every receipt should be against {erp_name}: {held:?}")
+        })?;
+        *total.entry(sku.clone()).or_default() += qty;
+    }
+    let ordered: BTreeMap<String, f64> = order
+        .lines
+        .iter()
+        .map(|l| (l.sku.clone(), f64::from(l.qty)))
+        .collect();
+    ensure(total == ordered, || {
+        format!("the receipts should add up to the order {ordered:?}: {held:?}")
     })
 }

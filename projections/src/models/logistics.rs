@@ -19,6 +19,7 @@ use domain::logistics::scan::{InventoryScan, InventoryScanEvent, InventoryScanne
 use domain::logistics::{
     PurchaseOrder, ReorderOutcome, ReorderReasoning, Shipment, ShipmentEvent, ShipmentStatus, Sku,
 };
+use domain::work::ParcelLine;
 use domain::{Aggregate, DomainEvent, Money, RecordedEvent};
 use eventstore::EventFilter;
 use serde::{Deserialize, Serialize};
@@ -54,7 +55,8 @@ impl Projection for Logistics {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: shipments keep what their shipping notice says they carry.
+        2
     }
 
     fn filter(&self) -> EventFilter {
@@ -123,7 +125,8 @@ impl Projection for Logistics {
                  tracking_number TEXT NOT NULL, status TEXT NOT NULL, eta TEXT, \
                  promised_by TEXT NOT NULL, promised_by_us BIGINT NOT NULL, delivered_at TEXT, \
                  delivered_at_us BIGINT, last_message TEXT, last_update_at TEXT, \
-                 alerts TEXT NOT NULL, started_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
+                 alerts TEXT NOT NULL, contents TEXT NOT NULL, started_at TEXT NOT NULL, \
+                 updated_at TEXT NOT NULL)"
             ),
             format!("CREATE INDEX {shipments}_order ON {shipments} (seq_tx, seq)"),
             format!("CREATE INDEX {shipments}_status ON {shipments} (status, seq_tx, seq)"),
@@ -493,8 +496,8 @@ async fn shipment(
                     &format!(
                         "INSERT INTO {shipments} (shipment_id, seq_tx, seq, po_id, carrier, \
                          tracking_number, status, promised_by, promised_by_us, alerts, \
-                         started_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '[]', $10, $11) \
+                         contents, started_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '[]', $10, $11, $12) \
                          ON CONFLICT (shipment_id) DO NOTHING"
                     ),
                     &[
@@ -507,6 +510,7 @@ async fn shipment(
                         label(&ShipmentStatus::default()),
                         time(started.promised_by),
                         Value::Int(started.promised_by.timestamp_micros()),
+                        json(&started.contents)?,
                         time(started.at),
                         now,
                     ],
@@ -1136,6 +1140,8 @@ pub struct ShipmentView {
     pub last_update_at: Option<String>,
     /// The alerts raised, oldest first.
     pub alerts: Vec<ShipmentAlert>,
+    /// What it carries, as its shipping notice says (empty: no notice).
+    pub contents: Vec<ParcelLine>,
     /// When tracking started.
     pub started_at: String,
     /// When it last changed.
@@ -1171,8 +1177,8 @@ pub async fn list_shipments(
     let (sql, params) = c.select(
         &format!(
             "SELECT shipment_id, po_id, carrier, tracking_number, status, eta, promised_by, \
-             delivered_at, last_message, last_update_at, alerts, started_at, updated_at, \
-             seq_tx, seq FROM {SHIPMENTS}"
+             delivered_at, last_message, last_update_at, alerts, contents, started_at, \
+             updated_at, seq_tx, seq FROM {SHIPMENTS}"
         ),
         "ORDER BY seq_tx DESC, seq DESC",
         limit,
@@ -1194,6 +1200,7 @@ pub async fn list_shipments(
                 last_message: r.opt()?,
                 last_update_at: r.opt()?,
                 alerts: r.json()?,
+                contents: r.json()?,
                 started_at: r.text()?,
                 updated_at: r.text()?,
                 order: (r.int()?, r.int()?),

@@ -513,6 +513,8 @@ const FILLERS: &[&str] = &[
     "on",
     "at",
     "with",
+    "carrying",
+    "containing",
     "by",
     "from",
     "into",
@@ -1168,11 +1170,14 @@ fn reference_at(words: &[Word], i: usize) -> Option<Reference> {
     {
         return label(&upper).map(Reference::Tracking);
     }
-    // SKUs: letters, a dash, and a code with a digit ("SKU-1042", "ABC-123").
+    // SKUs: letters, a dash, and a code with a digit ("SKU-1042", "ABC-123"),
+    // or without a digit when written in capitals as catalogues spell them
+    // ("BOX-M", "CABLE-USB"; "follow-up" stays a word).
     let (prefix, rest) = upper.split_once(['-', '_'])?;
+    let capitals = !word.text.chars().any(|c| c.is_ascii_lowercase()) && prefix.len() >= 2;
     let sku_like = (1..=10).contains(&prefix.len())
         && prefix.chars().all(|c| c.is_ascii_alphabetic())
-        && has_digit(rest)
+        && (has_digit(rest) || capitals)
         && is_code(rest);
     if sku_like {
         return upper.parse().ok().map(Reference::Sku);

@@ -107,6 +107,15 @@ fn orders_become_plans() {
             )],
         ),
         (
+            "Reorder 200 BOX-M and CABLE-USB",
+            &[(
+                "reorder",
+                "reorder",
+                r#"{"items":[{"sku":"BOX-M","quantity":200},{"sku":"CABLE-USB"}]}"#,
+                &[],
+            )],
+        ),
+        (
             "order 200 units of sku-7 for €5,000",
             &[(
                 "reorder",
@@ -266,6 +275,15 @@ fn orders_become_plans() {
                 "shipment_tracking",
                 "shipment_tracking",
                 r#"{"tracking_numbers":["1Z999AA10123456784"],"purchase_orders":["PO-4711"]}"#,
+                &[],
+            )],
+        ),
+        (
+            "Track shipment 1Z999AA10123456784 for PUR-ORD-2026-00002 carrying 300 BOX-M and 36 TAPE-48",
+            &[(
+                "shipment_tracking",
+                "shipment_tracking",
+                r#"{"tracking_numbers":["1Z999AA10123456784"],"purchase_orders":["PUR-ORD-2026-00002"],"contents":[{"sku":"BOX-M","quantity":300},{"sku":"TAPE-48","quantity":36}]}"#,
                 &[],
             )],
         ),
@@ -438,6 +456,8 @@ fn unclear_orders_become_questions() {
             "Which SKU should the 200 units",
         ),
         ("reorder the blue widgets", "\"blue widgets\""),
+        // A hyphenated word in lower case is a word, not a SKU.
+        ("reorder the follow-up", "\"follow-up\""),
         ("check the relay for €300", "300.00 EUR"),
         ("audit invoices and payments", "\"payments\""),
         ("deploy 1.2 then", "ends with \"then\""),

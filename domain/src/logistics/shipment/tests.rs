@@ -24,6 +24,7 @@ fn start() -> ShipmentCommand {
         carrier: " DHL ".to_owned(),
         tracking_number: "JD014600006281230415".to_owned(),
         promised_by: promised_by(),
+        contents: Vec::new(),
         at: at(9),
     }
 }
@@ -35,6 +36,7 @@ fn started() -> ShipmentEvent {
         carrier: "DHL".to_owned(),
         tracking_number: "JD014600006281230415".to_owned(),
         promised_by: promised_by(),
+        contents: Vec::new(),
         at: at(9),
     })
 }
@@ -132,6 +134,7 @@ fn tracking_starts_once_with_a_carrier_and_a_tracking_number() {
         carrier: carrier.to_owned(),
         tracking_number: tracking_number.to_owned(),
         promised_by,
+        contents: Vec::new(),
         at,
     };
     given::<Shipment>([])
@@ -143,6 +146,44 @@ fn tracking_starts_once_with_a_carrier_and_a_tracking_number() {
     given::<Shipment>([])
         .when(update("e1", InTransit, 10))
         .then_rejected("shipment.not_found");
+}
+
+#[test]
+fn a_shipping_notice_s_contents_are_kept_with_the_tracking_and_name_each_sku_once() {
+    let line = |sku: &str, quantity: u32| crate::work::ParcelLine {
+        sku: sku.parse().expect("sku"),
+        quantity: std::num::NonZeroU32::new(quantity).expect("non-zero"),
+    };
+    let with_contents = |contents: Vec<crate::work::ParcelLine>| match start() {
+        ShipmentCommand::StartTracking {
+            shipment_id,
+            po_id,
+            carrier,
+            tracking_number,
+            promised_by,
+            at,
+            ..
+        } => ShipmentCommand::StartTracking {
+            shipment_id,
+            po_id,
+            carrier,
+            tracking_number,
+            promised_by,
+            contents,
+            at,
+        },
+        other => other,
+    };
+    let ShipmentEvent::ShipmentTrackingStarted(mut expected) = started() else {
+        unreachable!()
+    };
+    expected.contents = vec![line("BOX-M", 300), line("TAPE-48", 36)];
+    given::<Shipment>([])
+        .when(with_contents(expected.contents.clone()))
+        .then([ShipmentEvent::ShipmentTrackingStarted(expected)]);
+    given::<Shipment>([])
+        .when(with_contents(vec![line("BOX-M", 300), line("BOX-M", 1)]))
+        .then_rejected("shipment.contents_repeat_sku");
 }
 
 #[test]
