@@ -197,7 +197,10 @@ impl World {
         self.events::<InventoryScanEvent>(domain::logistics::scan::InventoryScan::CATEGORY)
             .await
             .into_iter()
-            .map(|(_, InventoryScanEvent::InventoryScanned(scan))| scan)
+            .filter_map(|(_, event)| match event {
+                InventoryScanEvent::InventoryScanned(scan) => Some(scan),
+                InventoryScanEvent::StockLevelsRecorded(_) => None,
+            })
             .find(|scan| !scan.drafts.is_empty())
     }
 

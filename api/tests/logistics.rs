@@ -158,7 +158,10 @@ async fn scan_and_draft(app: &TestApp, warehouses: &[&str]) -> (InventoryScanned
     let mut last = send::<InventoryScan>(
         app,
         scanned.scan_id,
-        InventoryScanCommand::Record(scanned.clone()),
+        InventoryScanCommand::Record {
+            scan: scanned.clone(),
+            levels: found.levels,
+        },
         "agent:logistics",
     )
     .await;
@@ -567,6 +570,11 @@ async fn lists_page_through_and_every_route_answers_its_documented_shape(kind: K
     assert_eq!(main["levels"][0]["on_hand"], 12);
     assert_eq!(main["levels"][0]["projected"], 10);
     assert_eq!(main["levels"][0]["outcome"], "order");
+    // Every level is low here, so those needing attention are all of them.
+    let attention = app
+        .get_json("/api/v1/logistics/inventory?attention=true", &viewer, 200)
+        .await;
+    assert_eq!(attention["levels"].as_array().map(Vec::len), Some(3));
 
     let shipments = app
         .get_json(
@@ -656,6 +664,7 @@ async fn reads_need_a_token_and_name_what_is_wrong(kind: Kind) {
         ("scans?task_id=1", "task_id"),
         ("inventory?sku=BOLT%20M8", "sku"),
         ("inventory?cursor=00", "cursor"),
+        ("inventory?attention=maybe", "attention"),
         ("shipments?status=lost", "status"),
         ("shipments?po_id=PO-17", "po_id"),
         ("suppliers?limit=5", "limit"),

@@ -26,7 +26,8 @@ use domain::{
 };
 use eventstore::{AppendRequest, Direction, EventStore, ExpectedVersion};
 use projections::models::logistics::{
-    self, InventoryQuery, Logistics, PurchaseOrderQuery, ScanQuery, ShipmentQuery,
+    self, InventoryLevelView, InventoryQuery, Logistics, PurchaseOrderQuery, ScanQuery,
+    ShipmentQuery,
 };
 use projections::{Db, ProjectionRunner, RunnerConfig};
 use support::wait_for;
@@ -206,7 +207,10 @@ async fn scan(
     send::<InventoryScan>(
         store,
         scanned.scan_id,
-        InventoryScanCommand::Record(scanned.clone()),
+        InventoryScanCommand::Record {
+            scan: scanned.clone(),
+            levels: found.levels,
+        },
         "agent:logistics",
     )
     .await
@@ -495,7 +499,7 @@ async fn purchase_orders_carry_their_lines_and_every_step(db: Db, store: Arc<dyn
     );
 }
 
-async fn scans_list_the_levels_that_need_attention(db: Db, store: Arc<dyn EventStore>) {
+async fn scans_show_every_level_and_what_needs_attention(db: Db, store: Arc<dyn EventStore>) {
     let first = scan(&*store, &picture(20), t0()).await;
     // A later scan finds fewer bolts in Main; the other levels keep the
     // figures of the first.
@@ -590,24 +594,62 @@ async fn scans_list_the_levels_that_need_attention(db: Db, store: Arc<dyn EventS
         let db = db.clone();
         async move { logistics::list_inventory(&db, &query).await.expect("query") }
     };
-    let all = inventory(InventoryQuery {
+    let keys = |levels: &[InventoryLevelView]| -> Vec<(String, String)> {
+        levels
+            .iter()
+            .map(|l| (l.sku.to_string(), l.warehouse.to_string()))
+            .collect()
+    };
+    let pairs = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(s, w)| ((*s).to_owned(), (*w).to_owned()))
+            .collect()
+    };
+    let every = inventory(InventoryQuery {
         limit: 50,
         ..InventoryQuery::default()
     })
     .await;
-    let keys: Vec<(&str, &str)> = all
-        .items
-        .iter()
-        .map(|l| (l.sku.as_str(), l.warehouse.as_str()))
-        .collect();
     assert_eq!(
-        keys,
-        [
+        keys(&every.items),
+        pairs(&[
+            ("BOLT", "Main - AC"),
+            ("BOLT", "Stores - AC"),
+            ("NUT", "Main - AC"),
+            ("WIDGET", "Main - AC")
+        ]),
+        "every level the rules were applied to (GLUE is not in the catalogue)"
+    );
+    let nuts = &every.items[2];
+    assert_eq!(
+        (
+            nuts.outcome.as_str(),
+            nuts.order_qty,
+            nuts.projected,
+            nuts.scan_id
+        ),
+        ("hold", 0, 897, second.scan_id),
+        "900 on hand, 3 reserved"
+    );
+    assert!(
+        nuts.reorder_point > 0.0 && nuts.explanation.contains("hold"),
+        "{nuts:?}"
+    );
+    let all = inventory(InventoryQuery {
+        attention: true,
+        limit: 50,
+        ..InventoryQuery::default()
+    })
+    .await;
+    assert_eq!(
+        keys(&all.items),
+        pairs(&[
             ("BOLT", "Main - AC"),
             ("BOLT", "Stores - AC"),
             ("WIDGET", "Main - AC")
-        ],
-        "only the levels at or below their reorder point"
+        ]),
+        "the levels at or below their reorder point"
     );
     let bolts = &all.items[0];
     let decided = &second.decisions[0];
@@ -653,7 +695,7 @@ async fn scans_list_the_levels_that_need_attention(db: Db, store: Arc<dyn EventS
         ..InventoryQuery::default()
     })
     .await;
-    assert_eq!(main.items.len(), 2);
+    assert_eq!(main.items.len(), 3);
     let bolts_only = inventory(InventoryQuery {
         sku: Some("BOLT".to_owned()),
         limit: 50,
@@ -663,12 +705,14 @@ async fn scans_list_the_levels_that_need_attention(db: Db, store: Arc<dyn EventS
     assert_eq!(bolts_only.items.len(), 2);
     // A page at a time.
     let page = inventory(InventoryQuery {
+        attention: true,
         limit: 2,
         ..InventoryQuery::default()
     })
     .await;
     assert_eq!(page.items.len(), 2);
     let rest = inventory(InventoryQuery {
+        attention: true,
         limit: 2,
         after: page.next.clone(),
         ..InventoryQuery::default()
@@ -677,6 +721,37 @@ async fn scans_list_the_levels_that_need_attention(db: Db, store: Arc<dyn EventS
     assert_eq!(
         (rest.items.len(), rest.items[0].sku.as_str(), rest.next),
         (1, "WIDGET", None)
+    );
+
+    // Bolts arrive in Main: the next scan holds that level, and it no
+    // longer shows as needing attention.
+    let third = scan(&*store, &picture(900), hours(48)).await;
+    let last = draft_all(&*store, &third).await;
+    project(&db, &store, last).await;
+    let restocked = inventory(InventoryQuery {
+        sku: Some("BOLT".to_owned()),
+        warehouse: Some("Main - AC".to_owned()),
+        limit: 50,
+        ..InventoryQuery::default()
+    })
+    .await;
+    assert_eq!(
+        (
+            restocked.items[0].outcome.as_str(),
+            restocked.items[0].projected,
+            restocked.items[0].scan_id
+        ),
+        ("hold", 897, third.scan_id)
+    );
+    let attention = inventory(InventoryQuery {
+        attention: true,
+        limit: 50,
+        ..InventoryQuery::default()
+    })
+    .await;
+    assert_eq!(
+        keys(&attention.items),
+        pairs(&[("BOLT", "Stores - AC"), ("WIDGET", "Main - AC")])
     );
 }
 
@@ -877,6 +952,6 @@ async fn shipments_follow_their_carrier_and_measure_suppliers(db: Db, store: Arc
 
 both_back_ends!(
     purchase_orders_carry_their_lines_and_every_step,
-    scans_list_the_levels_that_need_attention,
+    scans_show_every_level_and_what_needs_attention,
     shipments_follow_their_carrier_and_measure_suppliers,
 );

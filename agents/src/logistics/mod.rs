@@ -218,13 +218,22 @@ impl LogisticsAgent {
         };
         Ok(vec![
             start,
-            Command::new::<InventoryScan>(scan_stream, InventoryScanCommand::Record(scanned)),
+            Command::new::<InventoryScan>(
+                scan_stream,
+                InventoryScanCommand::Record {
+                    scan: scanned,
+                    levels: found.levels,
+                },
+            ),
         ])
     }
 
     /// A recorded scan: draft its orders, or close a task with nothing to order.
     fn on_scan(&self, event: &RecordedEvent) -> Result<Vec<Command>, HandlerError> {
-        let InventoryScanEvent::InventoryScanned(scan) = InventoryScanEvent::decode(event)?;
+        let InventoryScanEvent::InventoryScanned(scan) = InventoryScanEvent::decode(event)? else {
+            // The levels' figures are for the read model.
+            return Ok(Vec::new());
+        };
         let now = Utc::now();
         let mut commands: Vec<Command> = scan
             .drafts

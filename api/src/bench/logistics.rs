@@ -240,7 +240,10 @@ async fn record(
     handler
         .handle::<InventoryScan>(envelope(
             InventoryScan::stream(scan_id),
-            InventoryScanCommand::Record(scanned),
+            InventoryScanCommand::Record {
+                scan: scanned,
+                levels: found.levels,
+            },
         ))
         .await
         .map_err(|e| anyhow::anyhow!("recording the scan: {e}"))?;

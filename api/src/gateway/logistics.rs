@@ -1,6 +1,6 @@
 //! Logistics, read from the logistics read model: purchase orders with
 //! their lines and history, the inventory scans the Logistics agent
-//! recorded, the stock levels that need attention, inbound shipments and
+//! recorded, every stock level as the latest scan saw it, inbound shipments and
 //! supplier performance.
 //!
 //! Every route is a read for every role, honours `min_checkpoint`
@@ -443,6 +443,9 @@ struct InventoryParams {
     sku: Option<String>,
     /// Only this warehouse (its name in the ERP).
     warehouse: Option<String>,
+    /// `true`: only the levels needing attention, at or below their reorder
+    /// point (to order, or that cannot be ordered).
+    attention: Option<bool>,
     /// Where the previous page's `next_cursor` said to go on.
     cursor: Option<String>,
     /// Levels per page, 1-500 (default 50).
@@ -483,14 +486,14 @@ fn decode_key(cursor: Option<String>) -> Result<Option<(String, String)>, ApiErr
     Ok(Some((sku.to_owned(), warehouse.to_owned())))
 }
 
-/// Lists the stock levels that need attention.
+/// Lists stock levels.
 ///
-/// Per SKU and warehouse, the figures of the latest scan that found the
-/// level at or below its reorder point: on hand, reserved, on order, the
-/// projected position, the reorder point and safety stock, and what was
-/// decided. Scans record only such levels, so this lists what needs
-/// attention, not the whole catalogue; a level that has since risen above
-/// its reorder point keeps its last row (see `scanned_at`). Roles: all.
+/// Per SKU and warehouse, the figures of the latest scan that looked at the
+/// level: on hand, reserved, on order, the projected position, the reorder
+/// point and safety stock, and what was decided (`hold` above the reorder
+/// point; `order` or `cannot_order`, with the reasoning, at or below it).
+/// `attention=true` lists only the latter. A level no scan has looked at
+/// since keeps its row (see `scanned_at`). Roles: all.
 #[utoipa::path(
     get,
     path = "/api/v1/logistics/inventory",
@@ -511,6 +514,7 @@ async fn inventory(
     let query = InventoryQuery {
         sku: parsed::<Sku>("sku", params.sku)?.map(String::from),
         warehouse: parsed::<WarehouseId>("warehouse", params.warehouse)?.map(String::from),
+        attention: params.attention.unwrap_or(false),
         after: decode_key(params.cursor)?,
         limit: page_size(params.limit)?,
     };
@@ -810,7 +814,7 @@ struct InventoryLevelShape {
     reorder_point: f64,
     /// The safety stock, in units.
     safety_stock: f64,
-    /// `order` or `cannot_order`.
+    /// `hold` (above the reorder point), `order` or `cannot_order`.
     outcome: String,
     /// Units ordered (0 unless `order`).
     order_qty: i64,

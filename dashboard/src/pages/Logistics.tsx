@@ -1,7 +1,7 @@
 /**
- * The Logistics department: stock levels needing attention with their
- * reorder points, purchase orders (lines and reasoning), inbound shipments
- * with ETAs and alerts, and supplier performance. Live.
+ * The Logistics department: stock levels with their reorder points (those
+ * needing attention first), purchase orders (lines and reasoning), inbound
+ * shipments with ETAs and alerts, and supplier performance. Live.
  */
 import { useId, useState } from "react";
 import { Link } from "react-router-dom";
@@ -118,53 +118,72 @@ function PurchaseOrderDetailView({ id }: { id: string }) {
 }
 
 function Inventory() {
+  const id = useId();
+  const [attentionOnly, setAttentionOnly] = useState(true);
   const levels = useResource(
-    "inventory",
-    (api, min) => api.get<InventoryPage>("/api/v1/logistics/inventory", { limit: 200, min_checkpoint: min }),
+    `inventory:${attentionOnly}`,
+    (api, min) =>
+      api.get<InventoryPage>("/api/v1/logistics/inventory", {
+        attention: attentionOnly ? true : undefined,
+        limit: 200,
+        min_checkpoint: min,
+      }),
     { refreshOn: (e) => categoryOf(e.stream_id) === "inventory_scan" },
   );
   return (
-    <Loaded resource={levels} what="stock levels" isEmpty={(p) => p.levels.length === 0} empty="No stock level at or below its reorder point.">
-      {(page) => (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">SKU</th>
-                <th scope="col">Warehouse</th>
-                <th scope="col">On hand</th>
-                <th scope="col">Reserved</th>
-                <th scope="col">On order</th>
-                <th scope="col">Projected</th>
-                <th scope="col">Reorder point</th>
-                <th scope="col">Safety stock</th>
-                <th scope="col">Decision</th>
-                <th scope="col">Scanned</th>
-              </tr>
-            </thead>
-            <tbody>
-              {page.levels.map((l) => (
-                <tr key={`${l.sku}/${l.warehouse}`} className={l.projected <= l.reorder_point ? "attention" : undefined}>
-                  <td>{l.sku}</td>
-                  <td>{l.warehouse}</td>
-                  <td className="num">{formatNumber(l.on_hand)}</td>
-                  <td className="num">{formatNumber(l.reserved)}</td>
-                  <td className="num">{formatNumber(l.on_order)}</td>
-                  <td className="num">{formatNumber(l.projected)}</td>
-                  <td className="num">{formatNumber(l.reorder_point, 1)}</td>
-                  <td className="num">{formatNumber(l.safety_stock, 1)}</td>
-                  <td>
-                    <Badge status={l.outcome} label={l.outcome === "order" ? `order ${l.order_qty}` : undefined} />{" "}
-                    <span className="small">{l.reason ?? l.explanation}</span>
-                  </td>
-                  <td>{formatTime(l.scanned_at)}</td>
+    <>
+      <div className="filters">
+        <input id={id} type="checkbox" checked={attentionOnly} onChange={(e) => setAttentionOnly(e.target.checked)} />
+        <label htmlFor={id}>Only levels at or below their reorder point</label>
+      </div>
+      <Loaded
+        resource={levels}
+        what="stock levels"
+        isEmpty={(p) => p.levels.length === 0}
+        empty={attentionOnly ? "No stock level at or below its reorder point." : "No stock level scanned yet."}
+      >
+        {(page) => (
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">SKU</th>
+                  <th scope="col">Warehouse</th>
+                  <th scope="col">On hand</th>
+                  <th scope="col">Reserved</th>
+                  <th scope="col">On order</th>
+                  <th scope="col">Projected</th>
+                  <th scope="col">Reorder point</th>
+                  <th scope="col">Safety stock</th>
+                  <th scope="col">Decision</th>
+                  <th scope="col">Scanned</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-    </Loaded>
+              </thead>
+              <tbody>
+                {page.levels.map((l) => (
+                  <tr key={`${l.sku}/${l.warehouse}`} className={l.projected <= l.reorder_point ? "attention" : undefined}>
+                    <td>{l.sku}</td>
+                    <td>{l.warehouse}</td>
+                    <td className="num">{formatNumber(l.on_hand)}</td>
+                    <td className="num">{formatNumber(l.reserved)}</td>
+                    <td className="num">{formatNumber(l.on_order)}</td>
+                    <td className="num">{formatNumber(l.projected)}</td>
+                    <td className="num">{formatNumber(l.reorder_point, 1)}</td>
+                    <td className="num">{formatNumber(l.safety_stock, 1)}</td>
+                    <td>
+                      <Badge status={l.outcome} label={l.outcome === "order" ? `order ${l.order_qty}` : undefined} />{" "}
+                      <span className="small">{l.reason ?? l.explanation}</span>
+                    </td>
+                    <td>{formatTime(l.scanned_at)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            {page.next_cursor && <p className="muted small">The first {page.levels.length} levels, by SKU and warehouse.</p>}
+          </div>
+        )}
+      </Loaded>
+    </>
   );
 }
 
@@ -377,7 +396,7 @@ export function LogisticsPage() {
         <h1>Logistics</h1>
       </div>
       <section className="card" aria-labelledby="inv-h">
-        <h2 id="inv-h">Stock needing attention</h2>
+        <h2 id="inv-h">Stock levels</h2>
         <Inventory />
       </section>
       <section className="card" aria-labelledby="po-h">

@@ -7,6 +7,13 @@
 //! the purchase orders, or closing a report-only task, then reacts to the
 //! recorded scan alone: a redelivery or a replay never reads the ERP again,
 //! and a crash between the scan and the drafts loses nothing.
+//!
+//! Besides the decisions (with their whole reasoning), a scan records the
+//! figures of every level it applied the rules to, those it holds too, in
+//! [`StockLevelsRecorded`] events of at most [`LEVELS_PER_EVENT`] levels,
+//! appended with the scan in one batch: the inventory read model shows the
+//! whole catalogue as the latest scan saw it, not only what needs attention,
+//! and no event grows with the catalogue.
 
 use std::collections::BTreeMap;
 
@@ -65,6 +72,70 @@ pub struct SkippedLevel {
     pub warehouse: WarehouseId,
     /// Why, e.g. "no supplier".
     pub reason: String,
+}
+
+/// A stock level's figures as a scan saw them, with its reorder point:
+/// what the inventory view shows of a level the rules hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelFigures {
+    /// What.
+    pub sku: Sku,
+    /// Where.
+    pub warehouse: WarehouseId,
+    /// From whom it is ordered.
+    pub supplier: SupplierId,
+    /// On hand (a shelf count where one was read).
+    pub on_hand: i64,
+    /// Reserved for orders.
+    pub reserved: i64,
+    /// Ordered, not yet received.
+    pub on_order: i64,
+    /// The inventory position: on hand + on order − reserved.
+    pub projected: i64,
+    /// The reorder point the position was compared with.
+    pub reorder_point: f64,
+    /// Its safety stock.
+    pub safety_stock: f64,
+}
+
+impl LevelFigures {
+    /// The figures of a decision.
+    pub fn of(decision: &ReorderDecision) -> Self {
+        let r = &decision.reasoning;
+        LevelFigures {
+            sku: decision.sku.clone(),
+            warehouse: decision.warehouse.clone(),
+            supplier: decision.supplier.clone(),
+            on_hand: r.on_hand,
+            reserved: r.reserved,
+            on_order: r.on_order,
+            projected: r.projected,
+            reorder_point: r.reorder_point,
+            safety_stock: r.safety_stock,
+        }
+    }
+
+    /// Why the rules hold it, in one line.
+    pub fn explain(&self) -> String {
+        format!(
+            "{} in {}: projected {} is above the reorder point {:.1} (safety stock {:.1}): hold",
+            self.sku, self.warehouse, self.projected, self.reorder_point, self.safety_stock
+        )
+    }
+}
+
+/// Levels per [`StockLevelsRecorded`] event.
+pub const LEVELS_PER_EVENT: usize = 1_000;
+
+/// Part of the levels a scan applied the rules to, with their figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StockLevelsRecorded {
+    /// The scan's id.
+    pub scan_id: Uuid,
+    /// At most [`LEVELS_PER_EVENT`] levels, by SKU and warehouse.
+    pub levels: Vec<LevelFigures>,
+    /// When the scan read them.
+    pub at: DateTime<Utc>,
 }
 
 /// The scan: what was read, what was decided.
@@ -191,6 +262,9 @@ pub struct Restock {
     pub count_differences: Vec<CountDifference>,
     /// Levels the rules could not be applied to.
     pub skipped: Vec<SkippedLevel>,
+    /// Every level the rules were applied to, held ones too, by SKU and
+    /// warehouse.
+    pub levels: Vec<LevelFigures>,
 }
 
 /// Applies the reorder rules to every level in `scope`: compares each
@@ -229,6 +303,7 @@ pub fn restock(
         drafts: Vec::new(),
         count_differences: Vec::new(),
         skipped: Vec::new(),
+        levels: Vec::new(),
     };
     for level in levels {
         found.levels_read += 1;
@@ -276,6 +351,7 @@ pub fn restock(
             Some(&units) => decide_requested_order(item, supplier, &level, history, policy, units),
             None => decide_reorder(item, supplier, &level, history, policy),
         };
+        found.levels.push(LevelFigures::of(&decision));
         if decision.outcome != ReorderOutcome::Hold {
             found.decisions.push(decision);
         }
@@ -287,24 +363,39 @@ pub fn restock(
 /// What can be asked of a scan.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InventoryScanCommand {
-    /// Record it.
-    Record(InventoryScanned),
+    /// Record it, with the figures of every level it applied the rules to.
+    Record {
+        /// What was read and decided.
+        scan: InventoryScanned,
+        /// Every level's figures ([`Restock::levels`]).
+        levels: Vec<LevelFigures>,
+    },
 }
 
 /// What can happen to a scan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum InventoryScanEvent {
+    /// Levels' figures were recorded (before the scan itself, in the same
+    /// append).
+    StockLevelsRecorded(StockLevelsRecorded),
     /// It was recorded.
     InventoryScanned(InventoryScanned),
 }
 
 impl DomainEvent for InventoryScanEvent {
-    const SCHEMAS: &'static [EventSchema] = &[EventSchema {
-        event_type: "InventoryScanned",
-        version: 1,
-        upcasters: &[],
-    }];
+    const SCHEMAS: &'static [EventSchema] = &[
+        EventSchema {
+            event_type: "StockLevelsRecorded",
+            version: 1,
+            upcasters: &[],
+        },
+        EventSchema {
+            event_type: "InventoryScanned",
+            version: 1,
+            upcasters: &[],
+        },
+    ];
 }
 
 /// Why a scan cannot be recorded.
@@ -348,7 +439,7 @@ impl Aggregate for InventoryScan {
         &self,
         command: &InventoryScanCommand,
     ) -> Result<Vec<InventoryScanEvent>, InventoryScanRejection> {
-        let InventoryScanCommand::Record(scan) = command;
+        let InventoryScanCommand::Record { scan, levels } = command;
         if self.recorded.is_some() {
             return Err(InventoryScanRejection::AlreadyRecorded);
         }
@@ -360,13 +451,26 @@ impl Aggregate for InventoryScan {
         if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
             return Err(InventoryScanRejection::DraftRepeated(pair[0]));
         }
-        Ok(vec![InventoryScanEvent::InventoryScanned(scan.clone())])
+        let mut events: Vec<InventoryScanEvent> = levels
+            .chunks(LEVELS_PER_EVENT)
+            .map(|chunk| {
+                InventoryScanEvent::StockLevelsRecorded(StockLevelsRecorded {
+                    scan_id: scan.scan_id,
+                    levels: chunk.to_vec(),
+                    at: scan.at,
+                })
+            })
+            .collect();
+        events.push(InventoryScanEvent::InventoryScanned(scan.clone()));
+        Ok(events)
     }
 
     fn evolve(self, event: &InventoryScanEvent) -> Self {
-        let InventoryScanEvent::InventoryScanned(scan) = event;
-        InventoryScan {
-            recorded: Some(scan.clone()),
+        match event {
+            InventoryScanEvent::StockLevelsRecorded(_) => self,
+            InventoryScanEvent::InventoryScanned(scan) => InventoryScan {
+                recorded: Some(scan.clone()),
+            },
         }
     }
 }
@@ -406,30 +510,77 @@ mod tests {
         }
     }
 
+    fn record(scan: InventoryScanned) -> InventoryScanCommand {
+        InventoryScanCommand::Record {
+            scan,
+            levels: Vec::new(),
+        }
+    }
+
+    fn figures(n: usize) -> LevelFigures {
+        LevelFigures {
+            sku: format!("SKU-{n}").parse().expect("sku"),
+            warehouse: "Stores".parse().expect("warehouse"),
+            supplier: "Acme".parse().expect("supplier"),
+            on_hand: 100,
+            reserved: 0,
+            on_order: 0,
+            projected: 100,
+            reorder_point: 40.5,
+            safety_stock: 10.5,
+        }
+    }
+
     #[test]
     fn a_scan_is_recorded_once() {
         let first = scan(ScanPurpose::Reorder, vec![draft(1), draft(2)]);
         spec::given::<InventoryScan>([])
-            .when(InventoryScanCommand::Record(first.clone()))
+            .when(record(first.clone()))
             .then([InventoryScanEvent::InventoryScanned(first.clone())]);
         spec::given::<InventoryScan>([InventoryScanEvent::InventoryScanned(first.clone())])
-            .when(InventoryScanCommand::Record(first))
+            .when(record(first))
             .then_rejected("scan.already_recorded");
+    }
+
+    #[test]
+    fn the_levels_figures_come_first_in_events_of_bounded_size() {
+        let first = scan(ScanPurpose::Report, Vec::new());
+        let levels: Vec<LevelFigures> = (0..LEVELS_PER_EVENT * 2 + 1).map(figures).collect();
+        let chunk = |range: std::ops::Range<usize>| {
+            InventoryScanEvent::StockLevelsRecorded(StockLevelsRecorded {
+                scan_id: first.scan_id,
+                levels: levels[range].to_vec(),
+                at: first.at,
+            })
+        };
+        let n = LEVELS_PER_EVENT;
+        spec::given::<InventoryScan>([])
+            .when(InventoryScanCommand::Record {
+                scan: first.clone(),
+                levels: levels.clone(),
+            })
+            .then([
+                chunk(0..n),
+                chunk(n..2 * n),
+                chunk(2 * n..2 * n + 1),
+                InventoryScanEvent::InventoryScanned(first.clone()),
+            ]);
+        // Figures alone do not put the scan on record.
+        let state = InventoryScan::default().evolve(&chunk(0..1));
+        assert_eq!(state.recorded, None);
+        assert_eq!(
+            figures(7).explain(),
+            "SKU-7 in Stores: projected 100 is above the reorder point 40.5 (safety stock 10.5): hold"
+        );
     }
 
     #[test]
     fn a_report_drafts_nothing_and_drafts_do_not_repeat() {
         spec::given::<InventoryScan>([])
-            .when(InventoryScanCommand::Record(scan(
-                ScanPurpose::Report,
-                vec![draft(1)],
-            )))
+            .when(record(scan(ScanPurpose::Report, vec![draft(1)])))
             .then_rejected("scan.report_drafts");
         spec::given::<InventoryScan>([])
-            .when(InventoryScanCommand::Record(scan(
-                ScanPurpose::Reorder,
-                vec![draft(1), draft(1)],
-            )))
+            .when(record(scan(ScanPurpose::Reorder, vec![draft(1), draft(1)])))
             .then_rejected("scan.draft_repeated");
     }
 
@@ -529,6 +680,20 @@ mod tests {
             [("BOLT", "Main Warehouse - AC"), ("BOLT", "Stores - AC")]
         );
         assert_eq!(found.drafts.len(), 2, "one per warehouse");
+        let figures: Vec<(&str, &str, i64)> = found
+            .levels
+            .iter()
+            .map(|l| (l.sku.as_str(), l.warehouse.as_str(), l.projected))
+            .collect();
+        assert_eq!(
+            figures,
+            [
+                ("BOLT", "Main Warehouse - AC", 20),
+                ("BOLT", "Stores - AC", 5),
+                ("NUT", "Main Warehouse - AC", 500),
+            ],
+            "every level the rules were applied to, the held NUT too"
+        );
         let skipped: Vec<(&str, &str)> = found
             .skipped
             .iter()

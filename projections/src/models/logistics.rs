@@ -1,21 +1,25 @@
 //! The logistics read model: purchase orders with their lines and status
-//! history, the inventory scans the Logistics agent recorded, the stock
-//! levels those scans found at or below their reorder point, and inbound
-//! shipments. Supplier performance is not a table: [`supplier_performance`]
+//! history, the inventory scans the Logistics agent recorded, every stock
+//! level as the latest scan saw it, and inbound shipments. Supplier performance is not a table: [`supplier_performance`]
 //! computes it from the orders and shipments. One projection, because that
 //! query joins its tables, which must therefore stand at one checkpoint.
 //!
-//! **The inventory view is what needs attention, not the catalogue.** A scan
-//! records a decision for each level at or below its reorder point (an order,
-//! or why none can be placed) and only a count of the levels it read, so the
-//! view holds, per SKU and warehouse, the figures of the latest scan that
-//! found that level low. A level that has since risen above its reorder
-//! point keeps its last row: its `scan_id` and `scanned_at` say how old it is.
+//! **The inventory view** holds, per SKU and warehouse, the figures of the
+//! latest scan that applied the rules to that level: a scan records every
+//! level's figures and reorder point (`StockLevelsRecorded`, in events of
+//! bounded size) and then a decision with its whole reasoning for each level
+//! at or below its reorder point. `outcome` is `hold` for the others;
+//! `?attention=true` lists only the levels to order or that cannot be
+//! ordered. A level no scan has looked at since (say, a scan of one
+//! warehouse) keeps its row: its `scan_id` and `scanned_at` say how old it
+//! is.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::logistics::purchase_order::{GoodsReceived, PurchaseOrderEvent};
-use domain::logistics::scan::{InventoryScan, InventoryScanEvent, InventoryScanned};
+use domain::logistics::scan::{
+    InventoryScan, InventoryScanEvent, InventoryScanned, LevelFigures, StockLevelsRecorded,
+};
 use domain::logistics::{
     PurchaseOrder, ReorderOutcome, ReorderReasoning, Shipment, ShipmentEvent, ShipmentStatus, Sku,
 };
@@ -55,7 +59,8 @@ impl Projection for Logistics {
     }
 
     fn version(&self) -> u32 {
-        // 2: shipments keep what their shipping notice says they carry.
+        // 2: shipments keep what their shipping notice says they carry, and
+        // the inventory holds every level a scan saw, held ones too.
         2
     }
 
@@ -144,9 +149,14 @@ impl Projection for Logistics {
         if category == PurchaseOrder::CATEGORY {
             purchase_order(tx, tables, event).await
         } else if category == InventoryScan::CATEGORY {
-            let InventoryScanEvent::InventoryScanned(scan) =
-                InventoryScanEvent::decode(event).map_err(|e| undecodable(event, e))?;
-            inventory_scan(tx, tables, event, &scan).await
+            match InventoryScanEvent::decode(event).map_err(|e| undecodable(event, e))? {
+                InventoryScanEvent::StockLevelsRecorded(recorded) => {
+                    stock_levels(tx, tables, &recorded).await
+                }
+                InventoryScanEvent::InventoryScanned(scan) => {
+                    inventory_scan(tx, tables, event, &scan).await
+                }
+            }
         } else if category == Shipment::CATEGORY {
             shipment(tx, tables, event).await
         } else {
@@ -421,48 +431,100 @@ async fn inventory_scan(
         return Ok(());
     }
     for decision in &scan.decisions {
-        let r = &decision.reasoning;
         let (outcome, reason) = match &decision.outcome {
-            ReorderOutcome::Hold => ("hold", Value::Null),
-            ReorderOutcome::Order { .. } => ("order", Value::Null),
-            ReorderOutcome::CannotOrder { reason } => {
-                ("cannot_order", Value::from(reason.to_string()))
-            }
+            ReorderOutcome::Hold => ("hold", None),
+            ReorderOutcome::Order { .. } => ("order", None),
+            ReorderOutcome::CannotOrder { reason } => ("cannot_order", Some(reason.to_string())),
         };
-        tx.execute(
-            &format!(
-                "INSERT INTO {inventory} (sku, warehouse, supplier, on_hand, reserved, on_order, \
-                 projected, reorder_point, safety_stock, outcome, order_qty, reason, \
-                 explanation, scan_id, scanned_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-                 ON CONFLICT (sku, warehouse) DO UPDATE SET supplier = excluded.supplier, \
-                 on_hand = excluded.on_hand, reserved = excluded.reserved, \
-                 on_order = excluded.on_order, projected = excluded.projected, \
-                 reorder_point = excluded.reorder_point, safety_stock = excluded.safety_stock, \
-                 outcome = excluded.outcome, order_qty = excluded.order_qty, \
-                 reason = excluded.reason, explanation = excluded.explanation, \
-                 scan_id = excluded.scan_id, scanned_at = excluded.scanned_at"
-            ),
-            &[
-                Value::from(decision.sku.as_str()),
-                Value::from(decision.warehouse.as_str()),
-                Value::from(decision.supplier.as_str()),
-                Value::Int(r.on_hand),
-                Value::Int(r.reserved),
-                Value::Int(r.on_order),
-                Value::Int(r.projected),
-                Value::Real(r.reorder_point),
-                Value::Real(r.safety_stock),
-                Value::from(outcome),
-                Value::Int(i64::from(decision.quantity())),
+        upsert_level(
+            tx,
+            inventory,
+            &LevelFigures::of(decision),
+            LevelVerdict {
+                outcome,
+                order_qty: decision.quantity(),
                 reason,
-                Value::from(decision.explain()),
-                scan_id.clone(),
-                time(scan.at),
-            ],
+                explanation: decision.explain(),
+            },
+            &scan_id,
+            scan.at,
         )
         .await?;
     }
+    Ok(())
+}
+
+/// A scan's figures for levels, held ones too: each level shows as the
+/// latest scan saw it (the scan's decisions, recorded after, then say
+/// which of them to order).
+async fn stock_levels(
+    tx: &mut Tx,
+    tables: &Tables,
+    recorded: &StockLevelsRecorded,
+) -> Result<(), ProjectionError> {
+    let inventory = tables.get(INVENTORY)?;
+    let scan_id = id(recorded.scan_id);
+    for level in &recorded.levels {
+        let verdict = LevelVerdict {
+            outcome: "hold",
+            order_qty: 0,
+            reason: None,
+            explanation: level.explain(),
+        };
+        upsert_level(tx, inventory, level, verdict, &scan_id, recorded.at).await?;
+    }
+    Ok(())
+}
+
+/// What a scan concluded about a level.
+struct LevelVerdict {
+    outcome: &'static str,
+    order_qty: u32,
+    reason: Option<String>,
+    explanation: String,
+}
+
+async fn upsert_level(
+    tx: &mut Tx,
+    inventory: &str,
+    level: &LevelFigures,
+    verdict: LevelVerdict,
+    scan_id: &Value,
+    at: DateTime<Utc>,
+) -> Result<(), ProjectionError> {
+    tx.execute(
+        &format!(
+            "INSERT INTO {inventory} (sku, warehouse, supplier, on_hand, reserved, on_order, \
+             projected, reorder_point, safety_stock, outcome, order_qty, reason, \
+             explanation, scan_id, scanned_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT (sku, warehouse) DO UPDATE SET supplier = excluded.supplier, \
+             on_hand = excluded.on_hand, reserved = excluded.reserved, \
+             on_order = excluded.on_order, projected = excluded.projected, \
+             reorder_point = excluded.reorder_point, safety_stock = excluded.safety_stock, \
+             outcome = excluded.outcome, order_qty = excluded.order_qty, \
+             reason = excluded.reason, explanation = excluded.explanation, \
+             scan_id = excluded.scan_id, scanned_at = excluded.scanned_at"
+        ),
+        &[
+            Value::from(level.sku.as_str()),
+            Value::from(level.warehouse.as_str()),
+            Value::from(level.supplier.as_str()),
+            Value::Int(level.on_hand),
+            Value::Int(level.reserved),
+            Value::Int(level.on_order),
+            Value::Int(level.projected),
+            Value::Real(level.reorder_point),
+            Value::Real(level.safety_stock),
+            Value::from(verdict.outcome),
+            Value::Int(i64::from(verdict.order_qty)),
+            Value::from(verdict.reason),
+            Value::from(verdict.explanation),
+            scan_id.clone(),
+            time(at),
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -1052,14 +1114,15 @@ pub struct InventoryQuery {
     pub sku: Option<String>,
     /// Only this warehouse.
     pub warehouse: Option<String>,
+    /// Only the levels needing attention (to order, or that cannot be).
+    pub attention: bool,
     /// Only after this (SKU, warehouse) (a cursor).
     pub after: Option<(String, String)>,
     /// At most this many (1 to [`MAX_PAGE`]).
     pub limit: u32,
 }
 
-/// The levels scans found at or below their reorder point, by SKU and
-/// warehouse (see the module's note: not the whole catalogue).
+/// Stock levels as the latest scan of each saw them, by SKU and warehouse.
 pub async fn list_inventory(
     db: &Db,
     query: &InventoryQuery,
@@ -1067,6 +1130,9 @@ pub async fn list_inventory(
     let mut c = Conditions::default();
     c.equal("sku", query.sku.clone().map(Value::from));
     c.equal("warehouse", query.warehouse.clone().map(Value::from));
+    if query.attention {
+        c.sql.push("outcome <> 'hold'".to_owned());
+    }
     if let Some((sku, warehouse)) = &query.after {
         let (s, w) = (
             c.param(Value::from(sku.as_str())),
