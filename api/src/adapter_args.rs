@@ -6,6 +6,7 @@
 //! systems and points the same clients at them ([`Simulated`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use agents::adapters::carrier::{Carrier, CarrierConfig, EASYPOST_URL};
 use agents::adapters::erpnext::{ErpNext, ErpNextConfig};
@@ -72,6 +73,10 @@ pub struct AdapterArgs {
     /// `POST /api/v1/webhooks/carrier` answers 404.
     #[arg(long, env = "AGENTOS_CARRIER_WEBHOOK_SECRET", hide_env_values = true)]
     carrier_webhook_secret: Option<String>,
+    /// Every this many seconds, ask the carrier about the shipments still on
+    /// their way and record what lost webhooks did not say (0: never).
+    #[arg(long, env = "AGENTOS_CARRIER_POLL_SECONDS", default_value_t = 600)]
+    carrier_poll_seconds: u64,
     /// Give the morning inventory scan ("check stock in every warehouse and
     /// reorder what is running low") every day at this UTC time, e.g. 06:00.
     #[arg(long, env = "AGENTOS_MORNING_SCAN", value_parser = time_of_day)]
@@ -122,6 +127,11 @@ impl AdapterArgs {
         let carrier = Carrier::new(CarrierConfig::new(&self.carrier_url, key), board)
             .context("cannot configure the carrier client")?;
         Ok(Some(carrier))
+    }
+
+    /// How often to poll the carrier, if at all.
+    pub fn carrier_poll(&self) -> Option<Duration> {
+        (self.carrier_poll_seconds > 0).then(|| Duration::from_secs(self.carrier_poll_seconds))
     }
 
     /// The carrier's webhook secret, if configured.

@@ -7,6 +7,7 @@
 //! [`gateway::AppState`]; [`gateway::Tokens`] manages the tokens.
 
 pub mod activity;
+pub mod carrier_poll;
 pub mod clock;
 pub mod gateway;
 pub mod schedule;

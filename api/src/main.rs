@@ -288,6 +288,7 @@ async fn run_serve(
     config.erp = adapters.erp(&config.adapters)?;
     config.carrier = adapters.carrier(&config.adapters)?;
     config.carrier_webhook_secret = adapters.carrier_webhook_secret();
+    config.carrier_poll = adapters.carrier_poll();
     config.standing_orders = adapters.standing_orders();
     if config.erp.is_none() && wants(Part::Agents) && !only.is_empty() {
         anyhow::bail!("the agents need ERPNext: set AGENTOS_ERPNEXT_URL, _API_KEY and _API_SECRET");
@@ -323,6 +324,7 @@ async fn run_demo(
     config.erp = Some(Arc::clone(&simulated.erp));
     config.carrier = Some(simulated.carrier_client.clone());
     config.carrier_webhook_secret = Some(simulated.webhook_secret.clone());
+    config.carrier_poll = Some(std::time::Duration::from_secs(60));
     // Parcels move on by one step every 20 seconds.
     let parcels = simulated.parcels.clone();
     let moving = tokio::spawn(async move {

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use agents::adapters::carrier::Carrier;
 use agents::adapters::HealthBoard;
@@ -40,6 +41,7 @@ use projections::{Db, Projection, ProjectionRunner, ProjectionStatus, RunnerConf
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::carrier_poll::CarrierPoll;
 use crate::clock::ApprovalClock;
 use crate::gateway::AppState;
 use crate::schedule::{Schedule, StandingOrder};
@@ -95,6 +97,9 @@ pub struct SystemConfig {
     /// The secret the carrier signs its webhooks with (`None`: the gateway
     /// has no carrier webhook); never logged.
     pub carrier_webhook_secret: Option<String>,
+    /// How often to ask the carrier about shipments on their way, for what
+    /// lost webhooks did not say (`None`: never).
+    pub carrier_poll: Option<Duration>,
     /// The adapters' health, shown by the gateway.
     pub adapters: HealthBoard,
     /// Orders given every day (with the orchestrator).
@@ -117,6 +122,7 @@ impl SystemConfig {
             reorder: ReorderPolicy::default(),
             carrier: None,
             carrier_webhook_secret: None,
+            carrier_poll: Some(Duration::from_secs(600)),
             adapters: HealthBoard::new(),
             standing_orders: Vec::new(),
         }
@@ -207,6 +213,7 @@ impl System {
             tasks.push(tokio::spawn(relay.run()));
         }
         let mut processors = BTreeMap::new();
+        let mut poll: Option<CarrierPoll> = None;
         let mut run = |processor: Arc<dyn Processor>| {
             let runner = ProcessorRunner::new(
                 Arc::clone(&processor),
@@ -227,6 +234,9 @@ impl System {
         }
         if let (true, Some(erp)) = (config.components.agents, config.erp) {
             if let Some(carrier) = config.carrier {
+                poll = config.carrier_poll.map(|interval| {
+                    CarrierPoll::new(Arc::clone(&store), db.clone(), carrier.clone(), interval)
+                });
                 run(Arc::new(ShipmentFollower::new(
                     Arc::clone(&store),
                     carrier,
@@ -239,6 +249,9 @@ impl System {
                 config.policy,
                 config.reorder,
             )));
+        }
+        if let Some(poll) = poll {
+            tasks.push(tokio::spawn(poll.run()));
         }
         if config.components.orchestrator {
             // Lapsed approvals end the tasks that waited for them.

@@ -25,7 +25,6 @@ use domain::logistics::{
 };
 use domain::{Actor, Aggregate, CommandId, CorrelationId, Money, Position};
 use projections::models::logistics::Logistics;
-use projections::{ProjectionRunner, RunnerConfig};
 use serde_json::Value;
 use support::{expect_json, expect_problem, Kind, TestApp};
 use tokio::task::JoinHandle;
@@ -39,19 +38,7 @@ both!(
 
 /// Runs the logistics projection for the app (aborted with the handle).
 fn run_logistics(app: &TestApp) -> JoinHandle<()> {
-    tokio::spawn(
-        ProjectionRunner::new(
-            app.db.clone(),
-            Arc::clone(&app.store),
-            Arc::new(Logistics),
-            RunnerConfig {
-                batch: 100,
-                max_backoff: Duration::from_millis(200),
-                idle_recheck: Duration::from_millis(100),
-            },
-        )
-        .run(),
-    )
+    app.run_projection(Arc::new(Logistics))
 }
 
 /// Sends `command` to the aggregate `id` through the command handler, as `actor`.

@@ -7,16 +7,19 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use agents::adapters::carrier::{sign, Carrier, CarrierConfig, SIGNATURE_HEADER};
 use agents::adapters::{CallPolicy, HealthBoard};
 use agents::logistics::shipments::shipment_id;
+use api::carrier_poll::CarrierPoll;
 use chrono::Utc;
 use commands::{CommandHandler, Envelope};
 use domain::logistics::{Shipment, ShipmentCommand, ShipmentEvent, ShipmentStatus};
 use domain::{Actor, Aggregate, CommandId, CorrelationId, DomainEvent, StreamId};
 use eventstore::Direction;
+use projections::models::logistics::{open_shipments, Logistics};
 use serde_json::{json, Value};
 use simulators::carrier::{CarrierSim, WebhookOrder};
 use simulators::SimServer;
@@ -294,4 +297,80 @@ async fn without_a_secret_there_is_no_carrier_webhook() {
         !problem.to_string().contains(SECRET),
         "the secret is never sent"
     );
+}
+
+#[tokio::test]
+async fn what_lost_webhooks_did_not_say_is_recorded_by_the_carrier_poll() {
+    let world = World::new().await;
+    let logistics = world.app.run_projection(Arc::new(Logistics));
+    let (tracker, shipment) = world.tracked("EZ5000000005").await;
+    let (_, quiet) = world.tracked("EZ6000000006").await;
+    // The carrier's webhooks about the first parcel are lost: held, never
+    // delivered, while it travels to its destination.
+    world.sim.hold_webhooks();
+    for _ in 0..3 {
+        world.sim.advance(&tracker).await;
+    }
+    let poll = CarrierPoll::new(
+        Arc::clone(&world.app.store),
+        world.app.db.clone(),
+        world.carrier.clone(),
+        Duration::from_secs(3600),
+    );
+    // Once the read model shows both shipments on their way, one sweep
+    // records what the first one's tracker holds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while open_shipments(&world.app.db, None, 10)
+        .await
+        .map_or(true, |page| page.items.len() < 2)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the read model shows both shipments"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sweep = poll.sweep().await.expect("a sweep");
+    assert_eq!(sweep.shipments, 2, "{sweep:?}");
+    let history = world.shipment(shipment).await;
+    let statuses: Vec<(String, ShipmentStatus, bool)> = updates(&history);
+    assert_eq!(
+        statuses
+            .iter()
+            .map(|(_, status, applied)| (*status, *applied))
+            .collect::<Vec<_>>(),
+        [
+            (ShipmentStatus::PreTransit, true),
+            (ShipmentStatus::InTransit, true),
+            (ShipmentStatus::OutForDelivery, true),
+            (ShipmentStatus::Delivered, true),
+        ]
+    );
+    assert!(
+        statuses.iter().all(|(id, _, _)| id.starts_with(&tracker)),
+        "each scan under its tracker's id: {statuses:?}"
+    );
+    assert_eq!(
+        sweep.recorded,
+        4 + 1,
+        "the first parcel's journey, the other's label"
+    );
+    assert_eq!(Shipment::replay(&history).status, ShipmentStatus::Delivered);
+    let quiet_history = world.shipment(quiet).await;
+    assert_eq!(
+        updates(&quiet_history).len(),
+        1,
+        "the other parcel's label scan only"
+    );
+
+    // Sweeping again records nothing new; the lost webhooks, turning up
+    // late, do not move the shipment back.
+    let again = poll.sweep().await.expect("a sweep");
+    assert_eq!(again.recorded, 0, "{again:?}");
+    world.sim.release_webhooks(WebhookOrder::AsHappened).await;
+    assert_eq!(
+        Shipment::replay(&world.shipment(shipment).await).status,
+        ShipmentStatus::Delivered
+    );
+    logistics.abort();
 }

@@ -741,6 +741,30 @@ pub fn carrier_update(event_id: &str, tracker: &Tracker) -> Option<ShipmentComma
     })
 }
 
+/// What a tracker holds that its shipment has not heard, as updates: the
+/// scans after the newest update recorded, each under its scan id (the
+/// tracker's id and the scan's place), so polling twice records a scan once.
+/// A lost webhook is made good this way; a scan older than what is known is
+/// left out (it could only be history, never move the status).
+pub fn missed_updates(shipment: &Shipment, tracker: &Tracker) -> Vec<ShipmentCommand> {
+    scans(tracker)
+        .into_iter()
+        .filter(|update| match update {
+            ShipmentCommand::RecordCarrierUpdate {
+                carrier_event_id,
+                occurred_at,
+                ..
+            } => {
+                !shipment.seen.contains(carrier_event_id)
+                    && shipment
+                        .latest_update_at
+                        .is_none_or(|known| *occurred_at > known)
+            }
+            ShipmentCommand::StartTracking { .. } => false,
+        })
+        .collect()
+}
+
 /// The scans a tracker holds, as updates: each identified by the tracker
 /// and its place in the history (oldest first, never rewritten), the
 /// latest carrying the tracker's estimate.
@@ -897,6 +921,84 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    fn tracker(scans: &[(&str, &str)]) -> Tracker {
+        let details: Vec<serde_json::Value> = scans
+            .iter()
+            .map(|(status, at)| {
+                serde_json::json!({"status": status, "message": status, "datetime": at})
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "id": "trk_1",
+            "tracking_code": "EZ1000000001",
+            "carrier": "USPS",
+            "status": scans.last().map_or("unknown", |(s, _)| *s),
+            "tracking_details": details,
+            "created_at": "2026-07-01T08:00:00Z",
+            "updated_at": "2026-07-03T08:00:00Z",
+        }))
+        .expect("a tracker")
+    }
+
+    fn recorded(commands: &[ShipmentCommand]) -> Vec<(String, ShipmentStatus)> {
+        commands
+            .iter()
+            .filter_map(|c| match c {
+                ShipmentCommand::RecordCarrierUpdate {
+                    carrier_event_id,
+                    status,
+                    ..
+                } => Some((carrier_event_id.clone(), *status)),
+                ShipmentCommand::StartTracking { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_poll_records_the_scans_newer_than_what_the_shipment_heard() {
+        use ShipmentStatus as S;
+        let at = |text: &str| text.parse::<DateTime<Utc>>().expect("time");
+        let journey = tracker(&[
+            ("pre_transit", "2026-07-01T08:00:00Z"),
+            ("in_transit", "2026-07-02T08:00:00Z"),
+            ("out_for_delivery", "2026-07-03T07:00:00Z"),
+            ("delivered", "2026-07-03T08:00:00Z"),
+        ]);
+        // Heard nothing: every scan.
+        let silent = Shipment::default();
+        assert_eq!(
+            recorded(&missed_updates(&silent, &journey)),
+            [
+                ("trk_1#0".to_owned(), S::PreTransit),
+                ("trk_1#1".to_owned(), S::InTransit),
+                ("trk_1#2".to_owned(), S::OutForDelivery),
+                ("trk_1#3".to_owned(), S::Delivered),
+            ]
+        );
+        // Heard "in transit" by webhook (another id, same time): only what
+        // came after it.
+        let heard = Shipment {
+            status: S::InTransit,
+            status_at: Some(at("2026-07-02T08:00:00Z")),
+            latest_update_at: Some(at("2026-07-02T08:00:00Z")),
+            seen: ["evt_1".to_owned()].into_iter().collect(),
+            ..Shipment::default()
+        };
+        assert_eq!(
+            recorded(&missed_updates(&heard, &journey)),
+            [
+                ("trk_1#2".to_owned(), S::OutForDelivery),
+                ("trk_1#3".to_owned(), S::Delivered),
+            ]
+        );
+        // Heard it all: nothing.
+        let up_to_date = Shipment {
+            latest_update_at: Some(at("2026-07-03T08:00:00Z")),
+            ..heard
+        };
+        assert!(missed_updates(&up_to_date, &journey).is_empty());
     }
 
     #[test]

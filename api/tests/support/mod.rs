@@ -13,7 +13,7 @@ use domain::{Actor, CorrelationId, EventId, JsonText, Metadata, NewEvent, Positi
 use eventstore::testing::{TestPostgres, TestSqlite};
 use eventstore::{AppendRequest, EventStore, ExpectedVersion};
 use projections::models::event_log::EventLog;
-use projections::{Db, ProjectionRunner, RunnerConfig};
+use projections::{Db, Projection, ProjectionRunner, RunnerConfig};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -142,17 +142,23 @@ impl TestApp {
 
     /// Starts the event-log projection's runner.
     pub fn start_event_log(&mut self) {
+        self.runner = Some(self.run_projection(Arc::new(EventLog)));
+    }
+
+    /// Runs `projection` over the app's store and read models, polling
+    /// briskly (aborted with the handle).
+    pub fn run_projection(&self, projection: Arc<dyn Projection>) -> JoinHandle<()> {
         let runner = ProjectionRunner::new(
             self.db.clone(),
             Arc::clone(&self.store),
-            Arc::new(EventLog),
+            projection,
             RunnerConfig {
                 batch: 100,
                 max_backoff: Duration::from_millis(200),
                 idle_recheck: Duration::from_millis(100),
             },
         );
-        self.runner = Some(tokio::spawn(runner.run()));
+        tokio::spawn(runner.run())
     }
 
     /// Stops it (as a crash would).

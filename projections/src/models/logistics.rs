@@ -1230,6 +1230,53 @@ pub struct ShipmentQuery {
     pub limit: u32,
 }
 
+/// A shipment still on its way: what the carrier poll asks the carrier about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenShipment {
+    /// Its id.
+    pub id: Uuid,
+    /// The carrier.
+    pub carrier: String,
+    /// The carrier's tracking number.
+    pub tracking_number: String,
+}
+
+/// Shipments neither delivered nor returned, by id, at most `limit` (1 to
+/// [`MAX_PAGE`]) after the shipment `after`.
+pub async fn open_shipments(
+    db: &Db,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Page<OpenShipment, Uuid>, ProjectionError> {
+    let mut c = Conditions::default();
+    c.sql
+        .push("status NOT IN ('delivered', 'returned')".to_owned());
+    if let Some(after) = after {
+        let p = c.param(id(after));
+        c.sql.push(format!("shipment_id > {p}"));
+    }
+    let limit = page_size(limit);
+    let (sql, params) = c.select(
+        &format!("SELECT shipment_id, carrier, tracking_number FROM {SHIPMENTS}"),
+        "ORDER BY shipment_id",
+        limit,
+    );
+    let open = db
+        .query(&sql, &params)
+        .await?
+        .iter()
+        .map(|row| {
+            let mut r = Row(row, 0);
+            Ok(OpenShipment {
+                id: r.uuid()?,
+                carrier: r.text()?,
+                tracking_number: r.text()?,
+            })
+        })
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    Ok(page(open, limit, |s| s.id))
+}
+
 /// Shipments, newest first.
 pub async fn list_shipments(
     db: &Db,
