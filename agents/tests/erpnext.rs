@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use agents::adapters::erpnext::{
     DocStatus, ErpError, ErpNext, ErpNextConfig, PurchaseOrderDoc, PurchaseOrderLine,
-    PurchaseReceiptDoc, PurchaseReceiptLine,
+    PurchaseReceiptDoc, PurchaseReceiptLine, PO_ID_FIELD,
 };
 use agents::adapters::{BreakerState, CallError, CallPolicy, HealthBoard};
+use agents::logistics::erp::{Erp, ErpFailure, ErpNextStock};
 use axum::extract::Request;
 use axum::http::Method;
 use axum::middleware::{self, Next};
@@ -607,5 +608,45 @@ async fn a_generated_company_of_thousands_of_bins_reads_in_pages() -> TestResult
     let items = erp.items().await?;
     assert_eq!(items.len(), 1_000);
     assert!(items.iter().all(|i| i.reorder_levels.len() == 5));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_site_without_our_custom_fields_is_named_and_nothing_is_placed() -> TestResult {
+    let sim = small_company()?;
+    let (_server, erp) = start(&sim).await?;
+    let fields = [PO_ID_FIELD, "supplier"];
+    assert!(erp
+        .missing_fields("Purchase Order", &fields)
+        .await?
+        .is_empty());
+    let stock = ErpNextStock::new(erp.clone(), "EUR".parse()?);
+    stock.check_setup().await?;
+
+    // A site where nobody added our id to Purchase Order.
+    sim.without_custom_field("Purchase Order", PO_ID_FIELD);
+    assert_eq!(
+        erp.missing_fields("Purchase Order", &fields).await?,
+        [PO_ID_FIELD]
+    );
+    let fresh = ErpNextStock::new(erp.clone(), "EUR".parse()?);
+    match fresh.check_setup().await {
+        Err(ErpFailure::Refused(why)) => {
+            assert!(
+                why.contains("custom_agentos_po_id on Purchase Order")
+                    && why.contains("Customize Form")
+                    && !why.contains("Purchase Receipt"),
+                "{why}"
+            );
+        }
+        other => panic!("the missing field should be named: {other:?}"),
+    }
+    // The client's own lookup by our id names the field, which the site
+    // refuses: nothing is created either way.
+    let created = erp
+        .create_purchase_order(&order("po-9", "BOLT-M8", 500.0))
+        .await;
+    assert!(created.is_err(), "{created:?}");
+    assert!(sim.purchase_orders().is_empty());
     Ok(())
 }

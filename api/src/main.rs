@@ -286,6 +286,22 @@ async fn run_serve(
     config.nats_url = nats_url;
     config.planner = planner.planner()?;
     config.erp = adapters.erp(&config.adapters)?;
+    if let Some(erp) = config.erp.clone() {
+        // Said at start, not only when the first purchase order is refused.
+        tokio::spawn(async move {
+            match erp.check_setup().await {
+                Ok(()) => tracing::info!("ERPNext has the custom fields the Logistics agent needs"),
+                Err(agents::logistics::ErpFailure::Refused(why)) => tracing::error!(
+                    %why,
+                    "ERPNext is not set up: purchase orders and receipts will be refused"
+                ),
+                Err(agents::logistics::ErpFailure::Unavailable(why)) => tracing::warn!(
+                    %why,
+                    "cannot check ERPNext's set-up now; it is checked before the first write"
+                ),
+            }
+        });
+    }
     config.carrier = adapters.carrier(&config.adapters)?;
     config.carrier_webhook_secret = adapters.carrier_webhook_secret();
     config.carrier_poll = adapters.carrier_poll();

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -17,7 +19,7 @@ use uuid::Uuid;
 
 use crate::adapters::erpnext::{
     ErpError, ErpNext, PurchaseOrderDoc, PurchaseOrderLine, PurchaseReceiptDoc,
-    PurchaseReceiptLine, SYSTEM,
+    PurchaseReceiptLine, PO_ID_FIELD, RECEIPT_ID_FIELD, SYSTEM,
 };
 use crate::adapters::sheets::{A1Range, Sheets, StockCountError};
 use crate::adapters::{CallError, Retryable};
@@ -62,6 +64,12 @@ pub trait Erp: Send + Sync + 'static {
 
     /// Our id of the purchase order the ERP names `erp_name`, if it is one of ours.
     async fn purchase_order_id(&self, erp_name: &str) -> Result<Option<Uuid>, ErpFailure>;
+
+    /// Whether the ERP is set up for what the agent does: `Refused` names
+    /// what is missing. Placing and receiving check it first.
+    async fn check_setup(&self) -> Result<(), ErpFailure> {
+        Ok(())
+    }
 
     /// Creates and submits a goods receipt against the purchase order
     /// `erp_name` for `lines` (units per SKU), or finds the one created for
@@ -108,7 +116,17 @@ pub struct ErpNextStock {
     currency: Currency,
     /// Days of stock use read for the demand.
     pub history_days: u32,
+    /// Whether the site was found to have the custom fields writing needs.
+    set_up: Arc<AtomicBool>,
 }
+
+/// The custom fields that make writing idempotent: without one, ERPNext
+/// ignores our id, a retry after a lost answer cannot find the document it
+/// created, and places it again.
+const REQUIRED_FIELDS: [(&str, &str); 2] = [
+    ("Purchase Order", PO_ID_FIELD),
+    ("Purchase Receipt", RECEIPT_ID_FIELD),
+];
 
 /// A supplier's lead time when ERPNext has none.
 const DEFAULT_LEAD_TIME_DAYS: f64 = 7.0;
@@ -121,6 +139,7 @@ impl ErpNextStock {
             counts: None,
             currency,
             history_days: 28,
+            set_up: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -276,6 +295,7 @@ impl Erp for ErpNextStock {
     }
 
     async fn place_purchase_order(&self, po: &PurchaseOrderDrafted) -> Result<String, ErpFailure> {
+        self.check_setup().await?;
         let today = Utc::now().date_naive();
         let lead = po
             .lines
@@ -316,6 +336,34 @@ impl Erp for ErpNextStock {
         Ok(submitted.name)
     }
 
+    async fn check_setup(&self) -> Result<(), ErpFailure> {
+        if self.set_up.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        for (doctype, field) in REQUIRED_FIELDS {
+            for lacking in self
+                .erp
+                .missing_fields(doctype, &[field])
+                .await
+                .map_err(failure)?
+            {
+                missing.push(format!("{lacking} on {doctype}"));
+            }
+        }
+        if !missing.is_empty() {
+            // Not remembered: once the fields are added, the next check passes.
+            return Err(ErpFailure::Refused(format!(
+                "ERPNext lacks the custom field {}: without it a retry could place a \
+                 document twice, so none is placed. Add it (type Data, Unique) through \
+                 Customize Form",
+                missing.join(" and ")
+            )));
+        }
+        self.set_up.store(true, Ordering::Release);
+        Ok(())
+    }
+
     async fn cancel_purchase_order(&self, erp_name: &str) -> Result<(), ErpFailure> {
         self.erp
             .cancel_purchase_order(erp_name)
@@ -337,6 +385,7 @@ impl Erp for ErpNextStock {
         receipt_id: Uuid,
         lines: &[(Sku, u32)],
     ) -> Result<String, ErpFailure> {
+        self.check_setup().await?;
         let receipt = PurchaseReceiptDoc {
             agentos_receipt_id: receipt_id.to_string(),
             supplier: None,

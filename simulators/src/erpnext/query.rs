@@ -94,7 +94,7 @@ fn column(meta: &DocType, raw: &str) -> Result<String, FrappeError> {
     }
 }
 
-fn not_permitted(field: &str) -> FrappeError {
+pub(crate) fn not_permitted(field: &str) -> FrappeError {
     FrappeError::throw(DATA_ERROR, format!("Field not permitted in query: {field}"))
 }
 

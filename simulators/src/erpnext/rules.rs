@@ -30,6 +30,10 @@ pub(crate) struct Erp {
     pub store: Store,
     /// Bin names by (item code, warehouse).
     pub(super) bins: HashMap<(String, String), String>,
+    /// Custom fields this site lacks, as (DocType, field): a query naming
+    /// one is refused and an insert ignores it, as Frappe does with a field
+    /// it does not have.
+    pub missing_fields: Vec<(String, String)>,
 }
 
 fn today() -> NaiveDate {
@@ -45,7 +49,17 @@ impl Erp {
         Erp {
             store: Store::new(seed),
             bins: HashMap::new(),
+            missing_fields: Vec::new(),
         }
+    }
+
+    /// The custom fields this site lacks on `doctype`.
+    pub fn lacks(&self, doctype: &str) -> Vec<String> {
+        self.missing_fields
+            .iter()
+            .filter(|(d, _)| d == doctype)
+            .map(|(_, f)| f.clone())
+            .collect()
     }
 
     /// The company a document gets when it names none (the user default
@@ -63,7 +77,11 @@ impl Erp {
         input: &Map<String, Value>,
     ) -> Result<String, FrappeError> {
         let mut doc = Doc::blank(meta);
-        read_onto(meta, &mut doc, input)?;
+        let mut input = input.clone();
+        for field in self.lacks(meta.name) {
+            input.remove(&field);
+        }
+        read_onto(meta, &mut doc, &input)?;
         let wanted = input.get("docstatus").and_then(Value::as_u64).unwrap_or(0);
         if wanted == 2 {
             return Err(FrappeError::throw(

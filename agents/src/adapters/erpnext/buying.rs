@@ -8,12 +8,31 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::{
-    invalid, DocStatus, ErpDocRef, ErpError, ErpNext, ErpPurchaseOrder, ErpPurchaseOrderItem,
-    ErpPurchaseReceipt, ErpResult, PurchaseOrderDoc, PurchaseReceiptDoc, PO_ID_FIELD,
-    RECEIPT_ID_FIELD,
+    invalid, CallError, DocStatus, ErpDocRef, ErpError, ErpNext, ErpPurchaseOrder,
+    ErpPurchaseOrderItem, ErpPurchaseReceipt, ErpResult, PurchaseOrderDoc, PurchaseReceiptDoc,
+    PO_ID_FIELD, RECEIPT_ID_FIELD,
 };
 
 impl ErpNext {
+    /// The fields of `fields` that `doctype` lacks on this site: each is
+    /// asked for in a one-row listing, which Frappe refuses, naming the
+    /// field, when the DocType has no such field (a custom field never
+    /// added through Customize Form).
+    pub async fn missing_fields(&self, doctype: &str, fields: &[&str]) -> ErpResult<Vec<String>> {
+        let mut missing = Vec::new();
+        for field in fields {
+            let listing = Self::listing(doctype, &["name", field], json!([]), "creation asc");
+            match self.adapter.call(|| self.page(&listing, 0, 1)).await {
+                Ok(_) => {}
+                Err(CallError::Failed(error)) if error.to_string().contains(field) => {
+                    missing.push((*field).to_owned());
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(missing)
+    }
+
     /// A Purchase Order, with its lines.
     pub async fn purchase_order(&self, name: &str) -> ErpResult<ErpPurchaseOrder> {
         self.adapter
