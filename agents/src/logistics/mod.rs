@@ -555,11 +555,19 @@ impl LogisticsAgent {
     }
 
     /// The scan recorded for a task, if any.
+    ///
+    /// Only the stream's last event is read: the scan is recorded last, after
+    /// its levels' figures (which can run to megabytes for a large catalogue).
     async fn scan_of(&self, task_id: Uuid) -> Result<Option<InventoryScanned>, HandlerError> {
-        let (scan, _) =
-            load::<InventoryScan>(&*self.store, &InventoryScan::stream(scan_id(task_id)), None)
-                .await?;
-        Ok(scan.recorded)
+        let stream = InventoryScan::stream(scan_id(task_id));
+        let last = self
+            .store
+            .read_stream(&stream, i64::MAX as u64, Direction::Backward, 1)
+            .await?;
+        match last.first().map(InventoryScanEvent::decode).transpose()? {
+            Some(InventoryScanEvent::InventoryScanned(scan)) => Ok(Some(scan)),
+            _ => Ok(None),
+        }
     }
 
     /// Completes the task of a purchase order once every order of its scan
