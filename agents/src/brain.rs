@@ -19,6 +19,11 @@
 //! recorded with the plan, and the command that records it has an id
 //! derived from the event, so a redelivery records nothing twice and a
 //! replay never calls a planner again.
+//!
+//! Planning can run in a lane of its own ([`Brain::split`]): a second
+//! processor, [`PlanningLane`], with its own consumer and partitions, so a
+//! new order's plan never queues behind the work that follows earlier
+//! plans (each directive costs the rest of the Brain several commands).
 
 use std::sync::Arc;
 
@@ -44,11 +49,21 @@ pub const NAME: &str = "brain";
 /// How long an approval the Brain requests stays open.
 const APPROVAL_TTL: chrono::Duration = chrono::Duration::days(3);
 
+/// The planning lane's name: its consumer, and its actor
+/// `agent:brain_planner`.
+pub const PLANNING_LANE: &str = "brain_planner";
+
+/// The events that call for a plan.
+const PLANNING_EVENTS: [&str; 2] = ["DirectiveIssued", "ClarificationAnswered"];
+
 /// The orchestrator.
+#[derive(Clone)]
 pub struct Brain {
     store: Arc<dyn EventStore>,
     planner: Arc<dyn Planner>,
     policy: Policy,
+    /// Whether it plans (else a [`PlanningLane`] does).
+    plans: bool,
 }
 
 impl Brain {
@@ -59,7 +74,23 @@ impl Brain {
             store,
             planner,
             policy,
+            plans: true,
         }
+    }
+
+    /// The Brain without planning, and the lane that plans: two processors
+    /// that together do what the Brain alone does.
+    pub fn split(self) -> (Brain, PlanningLane) {
+        let lane = PlanningLane {
+            brain: self.clone(),
+        };
+        (
+            Brain {
+                plans: false,
+                ..self
+            },
+            lane,
+        )
     }
 
     fn actor() -> Actor {
@@ -140,6 +171,9 @@ impl Brain {
         let now = Utc::now();
         Ok(match DirectiveEvent::decode(event)? {
             DirectiveEvent::DirectiveIssued(_) | DirectiveEvent::ClarificationAnswered(_) => {
+                if !self.plans {
+                    return Ok(Vec::new());
+                }
                 return self.plan(event).await;
             }
             DirectiveEvent::DirectivePlanned(planned) => planned
@@ -245,9 +279,12 @@ impl Processor for Brain {
     }
 
     fn filter(&self) -> EventFilter {
-        let types = [
-            "DirectiveIssued",
-            "ClarificationAnswered",
+        let planning = if self.plans {
+            &PLANNING_EVENTS[..]
+        } else {
+            &[]
+        };
+        let following = [
             "DirectivePlanned",
             "TasksReleased",
             "TasksWithdrawn",
@@ -258,6 +295,7 @@ impl Processor for Brain {
             "ApprovalRejected",
             "ApprovalExpired",
         ];
+        let types: Vec<&str> = planning.iter().chain(&following).copied().collect();
         EventFilter::of(
             &[Directive::CATEGORY, Task::CATEGORY, Approval::CATEGORY],
             &types,
@@ -269,6 +307,31 @@ impl Processor for Brain {
             c if c == Directive::CATEGORY => self.on_directive(event).await,
             c if c == Task::CATEGORY => self.on_task(event).await,
             c if c == Approval::CATEGORY => self.on_approval(event).await,
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+/// The Brain's planning, as a processor of its own (see [`Brain::split`]).
+pub struct PlanningLane {
+    brain: Brain,
+}
+
+#[async_trait]
+impl Processor for PlanningLane {
+    fn name(&self) -> &str {
+        PLANNING_LANE
+    }
+
+    fn filter(&self) -> EventFilter {
+        EventFilter::of(&[Directive::CATEGORY], &PLANNING_EVENTS)
+    }
+
+    async fn handle(&self, event: &RecordedEvent) -> Result<Vec<Command>, HandlerError> {
+        match DirectiveEvent::decode(event)? {
+            DirectiveEvent::DirectiveIssued(_) | DirectiveEvent::ClarificationAnswered(_) => {
+                self.brain.plan(event).await
+            }
             _ => Ok(Vec::new()),
         }
     }

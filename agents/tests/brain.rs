@@ -100,6 +100,8 @@ struct World {
     handler: CommandHandler,
     planner: Arc<Scripted>,
     brain: Option<JoinHandle<()>>,
+    /// The planning lane, when the Brain runs split in two.
+    planning: Option<JoinHandle<()>>,
 }
 
 fn config() -> ProcessorConfig {
@@ -118,8 +120,34 @@ impl World {
             store,
             planner: Arc::default(),
             brain: None,
+            planning: None,
         };
         world.start_brain();
+        world
+    }
+
+    /// The Brain split in two processors, as `serve` runs it.
+    fn split(store: Arc<dyn EventStore>) -> Self {
+        let mut world = Self {
+            handler: CommandHandler::new(Arc::clone(&store)),
+            store,
+            planner: Arc::default(),
+            brain: None,
+            planning: None,
+        };
+        let (brain, planning) = Brain::new(
+            Arc::clone(&world.store),
+            Arc::clone(&world.planner) as Arc<dyn Planner>,
+            Policy::default_for("EUR".parse().expect("valid")),
+        )
+        .split();
+        let run = |processor: Arc<dyn Processor>| {
+            let bus: Arc<dyn Bus> = Arc::new(StoreBus::new(Arc::clone(&world.store)));
+            let runner = ProcessorRunner::new(processor, bus, Arc::clone(&world.store), config());
+            tokio::spawn(runner.run())
+        };
+        world.planning = Some(run(Arc::new(planning)));
+        world.brain = Some(run(Arc::new(brain)));
         world
     }
 
@@ -538,6 +566,35 @@ async fn the_whole_story(db: Db, store: Arc<dyn EventStore>) {
         .await
         .expect("tasks");
     assert_eq!(finance.len(), 2, "{finance:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_brain_split_in_two_lanes_runs_directives_as_one_does() {
+    let db = TestSqlite::new().await;
+    let world = World::split(db.shared());
+    let id = an_approved_order_runs_to_completion(&world).await;
+    a_question_goes_to_the_ceo_and_the_answer_is_planned(&world).await;
+    assert_eq!(world.planner.calls.load(Ordering::SeqCst), 3);
+    // The plan is the planning lane's; what follows it, the Brain's.
+    let recorded = world
+        .store
+        .read_stream(&Directive::stream(id), 1, Direction::Forward, 100)
+        .await
+        .expect("read");
+    let by = |event_type: &str| {
+        recorded
+            .iter()
+            .find(|e| e.event_type == event_type)
+            .map(|e| e.metadata.actor.to_string())
+    };
+    assert_eq!(
+        by("DirectivePlanned").as_deref(),
+        Some("agent:brain_planner")
+    );
+    assert_eq!(by("DirectiveClosed").as_deref(), Some("agent:brain"));
+    for lane in [world.brain, world.planning].into_iter().flatten() {
+        lane.abort();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -226,11 +226,12 @@ impl System {
             tasks.push(tokio::spawn(runner.run()));
         };
         if config.components.orchestrator {
-            run(Arc::new(Brain::new(
-                Arc::clone(&store),
-                config.planner,
-                config.policy.clone(),
-            )));
+            // Plans get a lane of their own: a new order's plan never
+            // waits behind the work that follows earlier ones.
+            let (brain, planning) =
+                Brain::new(Arc::clone(&store), config.planner, config.policy.clone()).split();
+            run(Arc::new(planning));
+            run(Arc::new(brain));
         }
         if let (true, Some(erp)) = (config.components.agents, config.erp) {
             if let Some(carrier) = config.carrier {
