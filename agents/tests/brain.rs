@@ -114,27 +114,26 @@ fn config() -> ProcessorConfig {
 }
 
 impl World {
-    fn new(store: Arc<dyn EventStore>) -> Self {
-        let mut world = Self {
+    /// A world whose Brain is not running yet.
+    fn idle(store: Arc<dyn EventStore>) -> Self {
+        Self {
             handler: CommandHandler::new(Arc::clone(&store)),
             store,
             planner: Arc::default(),
             brain: None,
             planning: None,
-        };
+        }
+    }
+
+    fn new(store: Arc<dyn EventStore>) -> Self {
+        let mut world = Self::idle(store);
         world.start_brain();
         world
     }
 
     /// The Brain split in two processors, as `serve` runs it.
     fn split(store: Arc<dyn EventStore>) -> Self {
-        let mut world = Self {
-            handler: CommandHandler::new(Arc::clone(&store)),
-            store,
-            planner: Arc::default(),
-            brain: None,
-            planning: None,
-        };
+        let mut world = Self::idle(store);
         let (brain, planning) = Brain::new(
             Arc::clone(&world.store),
             Arc::clone(&world.planner) as Arc<dyn Planner>,
