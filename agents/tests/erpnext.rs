@@ -17,6 +17,7 @@ use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use chrono::{Duration as Days, NaiveDate, Utc};
+use domain::Money;
 use simulators::erpnext::{ErpNextSim, Item, Stock, DEMO_BELOW_REORDER, STORES};
 use simulators::{FaultPlan, Faults, SimServer};
 
@@ -648,5 +649,37 @@ async fn a_site_without_our_custom_fields_is_named_and_nothing_is_placed() -> Te
         .await;
     assert!(created.is_err(), "{created:?}");
     assert!(sim.purchase_orders().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn buying_prices_set_what_an_item_costs_and_what_a_supplier_asks() -> TestResult {
+    let sim = small_company()?;
+    sim.add_supplier("Acme Tools", Some(3))?;
+    sim.add_item_price("BOLT-M8", 0.11, None, None)?;
+    sim.add_item_price("BOLT-M8", 0.09, Some("Acme Tools"), None)?;
+    // Not yet in force.
+    sim.add_item_price("BOLT-M8", 0.50, None, Some(in_days(30)))?;
+    let (_server, erp) = start(&sim).await?;
+    assert_eq!(erp.buying_prices().await?.len(), 3);
+
+    let stock = ErpNextStock::new(erp, "EUR".parse()?);
+    let reading = stock.stock_picture(&[]).await?;
+    let eur = "EUR".parse()?;
+    let bolt = reading
+        .picture
+        .items
+        .iter()
+        .find(|i| i.sku.as_str() == "BOLT-M8")
+        .ok_or("no bolt")?;
+    assert_eq!(bolt.unit_cost, Money::new(11, eur), "the price list's rate");
+    assert_eq!(
+        reading
+            .picture
+            .prices
+            .get(&("BOLT-M8".parse()?, "Acme Tools".parse()?)),
+        Some(&Money::new(9, eur)),
+        "Acme's own rate"
+    );
     Ok(())
 }

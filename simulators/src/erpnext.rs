@@ -287,6 +287,27 @@ impl ErpNextSim {
             .map_err(refused)
     }
 
+    /// Adds a buying price of an item (its "Standard Buying" price list),
+    /// from one supplier only when `supplier` is given, valid from
+    /// `valid_from` when given.
+    pub fn add_item_price(
+        &self,
+        item_code: &str,
+        rate: f64,
+        supplier: Option<&str>,
+        valid_from: Option<chrono::NaiveDate>,
+    ) -> Result<String, SeedError> {
+        let doc = json!({
+            "item_code": item_code,
+            "price_list_rate": rate,
+            "supplier": supplier,
+            "valid_from": valid_from.map(|d| d.to_string()),
+        });
+        self.lock()
+            .insert(&meta::ITEM_PRICE, as_map(&doc))
+            .map_err(refused)
+    }
+
     /// Adds an item; its warehouses, unit and supplier must exist.
     pub fn add_item(&self, item: &Item) -> Result<String, SeedError> {
         self.lock()

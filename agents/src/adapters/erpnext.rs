@@ -46,7 +46,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 pub use docs::{
-    DocStatus, ErpBin, ErpDocRef, ErpItem, ErpPurchaseOrder, ErpPurchaseOrderItem,
+    DocStatus, ErpBin, ErpDocRef, ErpItem, ErpItemPrice, ErpPurchaseOrder, ErpPurchaseOrderItem,
     ErpPurchaseReceipt, ErpPurchaseReceiptItem, ErpReorderLevel, ErpStockLedgerEntry, ErpSupplier,
     PurchaseOrderDoc, PurchaseOrderLine, PurchaseReceiptDoc, PurchaseReceiptLine, PACK_SIZE_FIELD,
     PO_ID_FIELD, RECEIPT_ID_FIELD, SUPPLIER_LEAD_TIME_FIELD,
@@ -450,5 +450,26 @@ impl ErpNext {
     pub async fn suppliers(&self) -> ErpResult<Vec<ErpSupplier>> {
         self.list(Self::listing("Supplier", &["*"], json!([]), "name asc"))
             .await
+    }
+
+    /// Every buying Item Price (every price list, every supplier).
+    pub async fn buying_prices(&self) -> ErpResult<Vec<ErpItemPrice>> {
+        let fields = [
+            "name",
+            "item_code",
+            "price_list",
+            "price_list_rate",
+            "currency",
+            "supplier",
+            "valid_from",
+            "valid_upto",
+        ];
+        self.list(Self::listing(
+            "Item Price",
+            &fields,
+            json!([["buying", "=", 1]]),
+            "name asc",
+        ))
+        .await
     }
 }

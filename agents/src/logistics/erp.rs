@@ -4,13 +4,13 @@
 //! configured, a Google Sheet of shelf counts); tests may implement it over
 //! anything that gives the same answers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use domain::logistics::purchase_order::PurchaseOrderDrafted;
 use domain::logistics::scan::StockPicture;
 use domain::logistics::{Days, Fraction, InventoryLevel, Item, Sku, Supplier, WarehouseId};
@@ -18,7 +18,7 @@ use domain::{Currency, Money};
 use uuid::Uuid;
 
 use crate::adapters::erpnext::{
-    ErpError, ErpNext, PurchaseOrderDoc, PurchaseOrderLine, PurchaseReceiptDoc,
+    ErpError, ErpItemPrice, ErpNext, PurchaseOrderDoc, PurchaseOrderLine, PurchaseReceiptDoc,
     PurchaseReceiptLine, PO_ID_FIELD, RECEIPT_ID_FIELD, SYSTEM,
 };
 use crate::adapters::sheets::{A1Range, Sheets, StockCountError};
@@ -99,8 +99,10 @@ pub struct CountSheet {
 ///
 /// How ERPNext's documents become the reorder rules' inputs:
 /// - an Item's `stock_uom`, `min_order_qty`, `custom_pack_size` (1 when
-///   unset), `last_purchase_rate` (the unit cost, in the company's currency)
-///   and its company default supplier;
+///   unset) and its company default supplier; its unit cost is its buying
+///   Item Price in force (else its `last_purchase_rate`), in the company's
+///   currency, and a supplier's own Item Price is what orders from that
+///   supplier cost;
 /// - a Supplier's `custom_lead_time_days` (7 when unset) as its lead time,
 ///   with no known variation;
 /// - a Bin's `actual_qty` on hand, `ordered_qty` + `indented_qty` +
@@ -163,6 +165,56 @@ fn failure<E: Retryable + std::fmt::Display>(error: E) -> ErpFailure {
     }
 }
 
+/// The buying rates in force, from ERPNext's Item Prices: an item's rate
+/// for any supplier, and the rates of one supplier only. Of several rows
+/// for the same, the one valid from the latest date wins; rows in another
+/// currency than the company's, or not valid today, are left out.
+#[derive(Debug, Default, PartialEq)]
+struct BuyingPrices {
+    /// By item code.
+    general: BTreeMap<String, f64>,
+    /// By (item code, supplier).
+    by_supplier: BTreeMap<(String, String), f64>,
+}
+
+impl BuyingPrices {
+    fn read(rows: &[ErpItemPrice], today: NaiveDate, currency: &str) -> Self {
+        let mut latest: BTreeMap<(String, Option<String>), (Option<NaiveDate>, f64)> =
+            BTreeMap::new();
+        for row in rows {
+            let in_force = row.valid_from.is_none_or(|from| from <= today)
+                && row.valid_upto.is_none_or(|upto| today <= upto);
+            let priced = row.price_list_rate > 0.0
+                && (row.currency.is_empty() || row.currency.eq_ignore_ascii_case(currency));
+            if !in_force || !priced {
+                continue;
+            }
+            let key = (
+                row.item_code.clone(),
+                row.supplier.clone().filter(|s| !s.is_empty()),
+            );
+            let newer = latest
+                .get(&key)
+                .is_none_or(|(from, _)| row.valid_from >= *from);
+            if newer {
+                latest.insert(key, (row.valid_from, row.price_list_rate));
+            }
+        }
+        let mut prices = BuyingPrices::default();
+        for ((item, supplier), (_, rate)) in latest {
+            match supplier {
+                Some(supplier) => {
+                    prices.by_supplier.insert((item, supplier), rate);
+                }
+                None => {
+                    prices.general.insert(item, rate);
+                }
+            }
+        }
+        prices
+    }
+}
+
 fn whole(quantity: f64) -> i64 {
     quantity.round() as i64
 }
@@ -172,13 +224,15 @@ impl Erp for ErpNextStock {
     async fn stock_picture(&self, skus: &[Sku]) -> Result<StockReading, ErpFailure> {
         let today = Utc::now().date_naive();
         let since = today - chrono::Duration::days(i64::from(self.history_days.max(1)) - 1);
-        let (items, bins, suppliers, used) = tokio::try_join!(
+        let (items, bins, suppliers, used, prices) = tokio::try_join!(
             self.erp.items(),
             self.erp.bins(None),
             self.erp.suppliers(),
             self.erp.consumption(since),
+            self.erp.buying_prices(),
         )
         .map_err(failure)?;
+        let prices = BuyingPrices::read(&prices, today, self.currency.as_str());
         let wanted = |code: &str| {
             skus.is_empty() || skus.iter().any(|s| s.as_str().eq_ignore_ascii_case(code))
         };
@@ -201,7 +255,13 @@ impl Erp for ErpNextStock {
                 pack_size: pack,
                 min_order_qty: item.min_order_qty.max(0.0).round() as u32,
                 max_order_qty: None,
-                unit_cost: self.money(item.last_purchase_rate),
+                unit_cost: self.money(
+                    prices
+                        .general
+                        .get(&item.item_code)
+                        .copied()
+                        .unwrap_or(item.last_purchase_rate),
+                ),
                 default_supplier: item
                     .default_supplier
                     .as_deref()
@@ -227,6 +287,14 @@ impl Erp for ErpNextStock {
                 lead_time_sd_days: none,
                 on_time_rate: unknown,
             });
+        }
+        for ((item_code, supplier), rate) in &prices.by_supplier {
+            if !wanted(item_code) {
+                continue;
+            }
+            if let (Ok(sku), Ok(supplier)) = (item_code.parse(), supplier.parse()) {
+                picture.prices.insert((sku, supplier), self.money(*rate));
+            }
         }
         let mut warehouses = BTreeSet::new();
         for bin in bins.iter().filter(|b| wanted(&b.item_code)) {
@@ -413,5 +481,54 @@ impl Erp for ErpNextStock {
             .await
             .map_err(failure)?;
         Ok(submitted.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(item: &str, rate: f64, supplier: Option<&str>, from: Option<&str>) -> ErpItemPrice {
+        ErpItemPrice {
+            name: format!("{item}-{rate}"),
+            item_code: item.to_owned(),
+            price_list: "Standard Buying".to_owned(),
+            price_list_rate: rate,
+            currency: "EUR".to_owned(),
+            supplier: supplier.map(str::to_owned),
+            valid_from: from.map(|d| d.parse().expect("a date")),
+            valid_upto: None,
+        }
+    }
+
+    #[test]
+    fn the_rate_in_force_wins_per_item_and_per_supplier() {
+        let today: NaiveDate = "2026-07-15".parse().expect("a date");
+        let mut dollars = row("BOLT", 0.05, None, None);
+        dollars.currency = "USD".to_owned();
+        let mut lapsed = row("NUT", 0.01, None, None);
+        lapsed.valid_upto = Some("2026-06-30".parse().expect("a date"));
+        let rows = [
+            row("BOLT", 0.12, None, Some("2026-01-01")),
+            row("BOLT", 0.11, None, Some("2026-07-01")),
+            row("BOLT", 0.10, None, Some("2026-08-01")),
+            row("BOLT", 0.09, Some("Acme"), None),
+            row("BOLT", 0.0, Some("Nordic"), None),
+            dollars,
+            lapsed,
+        ];
+        let prices = BuyingPrices::read(&rows, today, "EUR");
+        assert_eq!(
+            prices.general,
+            [("BOLT".to_owned(), 0.11)].into_iter().collect(),
+            "the latest in force; not next month's, nor dollars, nor a lapsed one"
+        );
+        assert_eq!(
+            prices.by_supplier,
+            [(("BOLT".to_owned(), "Acme".to_owned()), 0.09)]
+                .into_iter()
+                .collect(),
+            "a supplier's own rate; a zero rate is no price"
+        );
     }
 }

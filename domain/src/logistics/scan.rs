@@ -30,6 +30,7 @@ use super::reorder::{
 use crate::aggregate::{Aggregate, Rejection};
 use crate::codec::{DomainEvent, EventSchema};
 use crate::event::Actor;
+use crate::money::Money;
 
 /// What a scan is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,6 +219,9 @@ pub struct StockPicture {
     /// Units counted on the shelf (a sheet), per item and warehouse: they
     /// replace the ERP's figure on hand.
     pub counts: BTreeMap<(Sku, WarehouseId), i64>,
+    /// The suppliers' price lists: the price per unit of an item from one
+    /// supplier, where its price list has one (else the item's unit cost).
+    pub prices: BTreeMap<(Sku, SupplierId), Money>,
 }
 
 /// Which levels a scan looks at, and what a task asked for.
@@ -347,6 +351,21 @@ pub fn restock(
             continue;
         };
         let history = picture.demand.get(&key).map_or(&[][..], Vec::as_slice);
+        // The chosen supplier's own price, where its price list has one.
+        let priced;
+        let item = match picture
+            .prices
+            .get(&(level.sku.clone(), supplier.id.clone()))
+        {
+            Some(&price) => {
+                priced = Item {
+                    unit_cost: price,
+                    ..(*item).clone()
+                };
+                &priced
+            }
+            None => *item,
+        };
         let decision = match scope.requested.get(&level.sku) {
             Some(&units) => decide_requested_order(item, supplier, &level, history, policy, units),
             None => decide_reorder(item, supplier, &level, history, policy),
@@ -747,6 +766,23 @@ mod tests {
         assert_eq!(found.decisions.len(), 1);
         assert_eq!(found.decisions[0].quantity(), 120);
         assert_eq!(found.drafts[0].supplier.as_str(), "Bolt & Co");
+        assert_eq!(
+            found.decisions[0].unit_cost,
+            eur(250),
+            "no price list: the item's cost"
+        );
+        // Bolt & Co's price list has its own price for nuts.
+        let mut listed = picture();
+        listed.prices.insert(
+            (
+                "NUT".parse().expect("sku"),
+                "Bolt & Co".parse().expect("supplier"),
+            ),
+            eur(199),
+        );
+        let found = restock(&listed, &scope, &policy).expect("restock");
+        assert_eq!(found.decisions[0].unit_cost, eur(199));
+        assert_eq!(found.drafts[0].amount, eur(199 * 120));
         assert!(names_warehouse(
             "Stores",
             &"Stores - AC".parse().expect("wh")

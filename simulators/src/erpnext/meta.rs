@@ -374,7 +374,28 @@ pub(crate) static STOCK_LEDGER_ENTRY: DocType = DocType {
     creatable: false,
 };
 
-static ALL: [&DocType; 13] = [
+pub(crate) static ITEM_PRICE: DocType = DocType {
+    name: "Item Price",
+    fields: &[
+        f("item_code", "Item Code", Link("Item")).reqd(),
+        f("price_list", "Price List", Data)
+            .reqd()
+            .default("Standard Buying"),
+        f("price_list_rate", "Rate", Float).reqd(),
+        f("currency", "Currency", Data).default("EUR"),
+        f("buying", "Buying", Check).default("1"),
+        f("selling", "Selling", Check),
+        f("supplier", "Supplier", Link("Supplier")),
+        f("valid_from", "Valid From", Date),
+        f("valid_upto", "Valid Upto", Date),
+    ],
+    naming: Naming::Hash,
+    submittable: false,
+    child: false,
+    creatable: true,
+};
+
+static ALL: [&DocType; 14] = [
     &COMPANY,
     &UOM,
     &WAREHOUSE,
@@ -382,6 +403,7 @@ static ALL: [&DocType; 13] = [
     &ITEM_REORDER,
     &ITEM_DEFAULT,
     &SUPPLIER,
+    &ITEM_PRICE,
     &BIN,
     &PURCHASE_ORDER,
     &PURCHASE_ORDER_ITEM,

@@ -226,6 +226,28 @@ pub struct ErpSupplier {
     pub lead_time_days: Option<u32>,
 }
 
+/// An Item Price: a rate of an item on a price list, perhaps of one supplier.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default)]
+pub struct ErpItemPrice {
+    /// Its name.
+    pub name: String,
+    /// `item_code`.
+    pub item_code: String,
+    /// `price_list`, e.g. `Standard Buying`.
+    pub price_list: String,
+    /// `price_list_rate`, per stock unit, in `currency`.
+    pub price_list_rate: f64,
+    /// `currency`.
+    pub currency: String,
+    /// `supplier`: the price is this supplier's only.
+    pub supplier: Option<String>,
+    /// `valid_from`.
+    pub valid_from: Option<NaiveDate>,
+    /// `valid_upto`.
+    pub valid_upto: Option<NaiveDate>,
+}
+
 /// A purchase order to create.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PurchaseOrderDoc {
