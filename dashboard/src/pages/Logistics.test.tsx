@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { screen } from "@testing-library/react";
+import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { renderApp } from "../testing/renderApp";
 import { fakeServer } from "../testing/fakeServer";
@@ -45,7 +45,14 @@ describe("the logistics page", () => {
     await userEvent.click(screen.getByLabelText("Only levels at or below their reorder point"));
     expect(await screen.findByText("NUT-1")).toBeInTheDocument();
     expect(screen.getByText("NUT-1: hold")).toBeInTheDocument();
-    const asked = server.requests.filter((r) => r.path === "/api/v1/logistics/inventory");
-    expect(asked.map((r) => r.query.get("attention"))).toEqual(["true", null]);
+    const asked = () => server.requests.filter((r) => r.path === "/api/v1/logistics/inventory");
+    expect(asked().map((r) => r.query.get("attention"))).toEqual(["true", null]);
+
+    // One SKU in one warehouse, applied on Enter.
+    await userEvent.type(screen.getByLabelText("SKU"), "NUT-1");
+    await userEvent.type(screen.getByLabelText("Warehouse"), "Stores - AC{Enter}");
+    await waitFor(() => expect(asked()).toHaveLength(3));
+    const last = asked()[2];
+    expect([last.query.get("sku"), last.query.get("warehouse")]).toEqual(["NUT-1", "Stores - AC"]);
   });
 });

@@ -120,11 +120,16 @@ function PurchaseOrderDetailView({ id }: { id: string }) {
 function Inventory() {
   const id = useId();
   const [attentionOnly, setAttentionOnly] = useState(true);
+  // What is typed, and what was applied (on Enter or "Filter").
+  const [typed, setTyped] = useState({ sku: "", warehouse: "" });
+  const [applied, setApplied] = useState(typed);
   const levels = useResource(
-    `inventory:${attentionOnly}`,
+    `inventory:${attentionOnly}:${applied.sku}:${applied.warehouse}`,
     (api, min) =>
       api.get<InventoryPage>("/api/v1/logistics/inventory", {
         attention: attentionOnly ? true : undefined,
+        sku: applied.sku || undefined,
+        warehouse: applied.warehouse || undefined,
         limit: 200,
         min_checkpoint: min,
       }),
@@ -132,10 +137,26 @@ function Inventory() {
   );
   return (
     <>
-      <div className="filters">
+      <form
+        className="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setApplied({ sku: typed.sku.trim(), warehouse: typed.warehouse.trim() });
+        }}
+      >
         <input id={id} type="checkbox" checked={attentionOnly} onChange={(e) => setAttentionOnly(e.target.checked)} />
         <label htmlFor={id}>Only levels at or below their reorder point</label>
-      </div>
+        <label htmlFor={`${id}-sku`}>SKU</label>
+        <input id={`${id}-sku`} value={typed.sku} onChange={(e) => setTyped({ ...typed, sku: e.target.value })} placeholder="e.g. BOX-S" />
+        <label htmlFor={`${id}-wh`}>Warehouse</label>
+        <input
+          id={`${id}-wh`}
+          value={typed.warehouse}
+          onChange={(e) => setTyped({ ...typed, warehouse: e.target.value })}
+          placeholder="e.g. Stores - AC"
+        />
+        <button type="submit">Filter</button>
+      </form>
       <Loaded
         resource={levels}
         what="stock levels"
@@ -179,7 +200,9 @@ function Inventory() {
                 ))}
               </tbody>
             </table>
-            {page.next_cursor && <p className="muted small">The first {page.levels.length} levels, by SKU and warehouse.</p>}
+            {page.next_cursor && (
+              <p className="muted small">The first {page.levels.length} levels, by SKU and warehouse: filter by SKU or warehouse for the rest.</p>
+            )}
           </div>
         )}
       </Loaded>
