@@ -497,19 +497,26 @@ const APPENDER_MARKER: &str =
     "SELECT pg_advisory_xact_lock_shared(1095189334, hashtext(current_schema()))";
 
 /// The first half of a gap-safe read: this statement's snapshot's xmax, and
-/// the transaction ids (32-bit) of the appender marker's holders, from one
-/// consistent view of the lock table read after that snapshot was taken.
+/// the transaction ids (32-bit) of the appender marker's holders, read after
+/// that snapshot was taken.
+///
+/// A holder's id is read from its backend (`pg_stat_activity.backend_xid`),
+/// not from its `transactionid` lock: PostgreSQL publishes the id in the
+/// backend when it assigns it, under the same lock that advances the next
+/// id, but inserts the `transactionid` lock a moment later. A holder caught
+/// in that moment, with an id below this snapshot's xmax, would be missing
+/// from the lock table, the horizon would pass it, and its events, committed
+/// later, would be skipped for good. (The relay's abort test caught this
+/// about once in twenty runs.)
 const APPENDERS: &str = "\
-WITH l AS MATERIALIZED (
-    SELECT locktype, database, classid, objid, objsubid, virtualtransaction, transactionid, mode, granted
-      FROM pg_locks)
+WITH m AS MATERIALIZED (
+    SELECT DISTINCT pid FROM pg_locks
+     WHERE locktype = 'advisory' AND classid = 1095189334 AND objsubid = 2
+       AND objid = (hashtext(current_schema())::bigint & 4294967295)::oid
+       AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
 SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
-       coalesce(array_agg(x.transactionid::text::bigint), '{}')
-  FROM l a JOIN l x ON x.virtualtransaction = a.virtualtransaction
- WHERE a.locktype = 'advisory' AND a.classid = 1095189334 AND a.objsubid = 2
-   AND a.objid = (hashtext(current_schema())::bigint & 4294967295)::oid
-   AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-   AND x.locktype = 'transactionid' AND x.mode = 'ExclusiveLock' AND x.granted";
+       coalesce(array_agg(s.backend_xid::text::bigint) FILTER (WHERE s.backend_xid IS NOT NULL), '{}')
+  FROM m JOIN pg_stat_activity s ON s.pid = m.pid";
 
 /// The second half, as a CTE `h(horizon)` over parameters `$6` (the first
 /// half's xmax) and `$7` (its appenders): the oldest appender still in

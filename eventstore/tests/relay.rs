@@ -127,9 +127,27 @@ fn assert_exactly_once_in_order(stored: &[RecordedEvent], relayed: &[RecordedEve
         );
     }
     let stored_ids: HashSet<_> = stored.iter().map(|e| e.event_id).collect();
-    assert_eq!(
-        seen, stored_ids,
-        "the stream and the store hold different events"
+    let missing: Vec<String> = stored
+        .iter()
+        .filter(|e| !seen.contains(&e.event_id))
+        .map(|e| {
+            format!(
+                "{} at {} ({} v{})",
+                e.event_id, e.position, e.stream_id, e.stream_version
+            )
+        })
+        .collect();
+    let extra: Vec<String> = relayed
+        .iter()
+        .filter(|e| !stored_ids.contains(&e.event_id))
+        .map(|e| format!("{} at {}", e.event_id, e.position))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "the stream and the store hold different events: {} stored, {} relayed; \
+         missing from the stream {missing:?}; not in the store {extra:?}",
+        stored.len(),
+        relayed.len()
     );
     let mut versions: HashMap<&str, u64> = HashMap::new();
     for event in relayed {
