@@ -224,12 +224,24 @@ impl Erp for ErpNextStock {
     async fn stock_picture(&self, skus: &[Sku]) -> Result<StockReading, ErpFailure> {
         let today = Utc::now().date_naive();
         let since = today - chrono::Duration::days(i64::from(self.history_days.max(1)) - 1);
+        // Prices are worth having, not a reason to stop: an API user that
+        // may not read Item Prices scans with the items' last purchase rates.
+        let buying_prices = async {
+            match self.erp.buying_prices().await {
+                Err(CallError::Failed(ErpError::Permission { message })) => {
+                    tracing::warn!(%message,
+                        "ERPNext does not let this user read Item Prices; items cost their last purchase rate");
+                    Ok(Vec::new())
+                }
+                read => read,
+            }
+        };
         let (items, bins, suppliers, used, prices) = tokio::try_join!(
             self.erp.items(),
             self.erp.bins(None),
             self.erp.suppliers(),
             self.erp.consumption(since),
-            self.erp.buying_prices(),
+            buying_prices,
         )
         .map_err(failure)?;
         let prices = BuyingPrices::read(&prices, today, self.currency.as_str());
