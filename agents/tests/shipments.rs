@@ -868,6 +868,13 @@ async fn a_shipping_notice_that_cannot_be_received_against_its_order_fails_the_t
             "contents": [{"sku": BOLT, "quantity": 100}],
         }))
         .await;
+    let repeated = world
+        .dispatch(json!({
+            "tracking_numbers": ["EZ6000000004"],
+            "purchase_orders": [erp_name],
+            "contents": [{"sku": BOLT, "quantity": 100}, {"sku": BOLT, "quantity": 5}],
+        }))
+        .await;
     world.settle().await;
 
     for (task, expected) in [
@@ -880,6 +887,10 @@ async fn a_shipping_notice_that_cannot_be_received_against_its_order_fails_the_t
         (
             two_parcels,
             "the contents of a shipping notice belong to one parcel".to_owned(),
+        ),
+        (
+            repeated,
+            format!("the shipping notice of EZ6000000004 names {BOLT} twice"),
         ),
     ] {
         let Some(TaskEvent::TaskFailed(failed)) = world.task(task).await.pop() else {

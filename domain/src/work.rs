@@ -619,6 +619,16 @@ pub struct ParcelLine {
     pub quantity: NonZeroU32,
 }
 
+/// The first SKU a parcel's contents name twice, if any: a shipping notice
+/// names each SKU once.
+pub fn repeated_sku(contents: &[ParcelLine]) -> Option<&Sku> {
+    let mut seen = std::collections::BTreeSet::new();
+    contents
+        .iter()
+        .find(|line| !seen.insert(&line.sku))
+        .map(|line| &line.sku)
+}
+
 /// A check of an invoice audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

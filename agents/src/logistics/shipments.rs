@@ -70,7 +70,7 @@ use domain::logistics::{
     Sku,
 };
 use domain::task::{Department, Task, TaskCommand, TaskEvent, TaskPlanned};
-use domain::work::{ParcelLine, ShipmentTracking, TaskKind, Work};
+use domain::work::{repeated_sku, ParcelLine, ShipmentTracking, TaskKind, Work};
 use domain::{Actor, Aggregate, DomainEvent, EventId, RecordedEvent, StreamId};
 use eventstore::{Direction, EventFilter, EventStore};
 use uuid::Uuid;
@@ -269,7 +269,7 @@ impl ShipmentFollower {
         }
         for parcel in &parcels {
             let po_id = po_ids[parcel.po_name.as_str()];
-            if let Some(reason) = self.foreign_contents(parcel, po_id).await? {
+            if let Some(reason) = self.unreceivable_contents(parcel, po_id).await? {
                 return Ok(fail(start, reason));
             }
         }
@@ -321,14 +321,21 @@ impl ShipmentFollower {
     }
 
     /// Why a parcel's contents cannot be received against its order: a SKU
-    /// the order does not have.
-    async fn foreign_contents(
+    /// named twice (the shipment would refuse them), or one the order does
+    /// not have.
+    async fn unreceivable_contents(
         &self,
         parcel: &Parcel,
         po_id: Uuid,
     ) -> Result<Option<String>, HandlerError> {
         if parcel.contents.is_empty() {
             return Ok(None);
+        }
+        if let Some(sku) = repeated_sku(&parcel.contents) {
+            return Ok(Some(format!(
+                "the shipping notice of {} names {sku} twice: say each SKU once, with its quantity",
+                parcel.tracking_number
+            )));
         }
         let (po, _) =
             load::<PurchaseOrder>(&*self.store, &PurchaseOrder::stream(po_id), None).await?;

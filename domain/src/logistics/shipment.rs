@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::catalog::{Sku, MAX_NAME_CHARS};
 use crate::aggregate::{Aggregate, Rejection};
 use crate::codec::{DomainEvent, EventSchema};
-use crate::work::ParcelLine;
+use crate::work::{repeated_sku, ParcelLine};
 
 /// The longest carrier message, in characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
@@ -303,11 +303,8 @@ impl Aggregate for Shipment {
                 if self.tracking.is_some() {
                     return Err(ShipmentRejection::AlreadyTracked);
                 }
-                let mut skus = BTreeSet::new();
-                if let Some(line) = contents.iter().find(|line| !skus.insert(&line.sku)) {
-                    return Err(ShipmentRejection::ContentsRepeatSku(
-                        line.sku.clone().into(),
-                    ));
+                if let Some(sku) = repeated_sku(contents) {
+                    return Err(ShipmentRejection::ContentsRepeatSku(sku.clone().into()));
                 }
                 let carrier = reference(carrier)
                     .ok_or_else(|| ShipmentRejection::CarrierInvalid(carrier.clone()))?;

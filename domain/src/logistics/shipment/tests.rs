@@ -18,13 +18,18 @@ fn promised_by() -> DateTime<Utc> {
 }
 
 fn start() -> ShipmentCommand {
+    start_carrying(Vec::new())
+}
+
+/// Tracking that a shipping notice says carries `contents`.
+fn start_carrying(contents: Vec<ParcelLine>) -> ShipmentCommand {
     ShipmentCommand::StartTracking {
         shipment_id: Uuid::from_u128(1),
         po_id: Uuid::from_u128(2),
         carrier: " DHL ".to_owned(),
         tracking_number: "JD014600006281230415".to_owned(),
         promised_by: promised_by(),
-        contents: Vec::new(),
+        contents,
         at: at(9),
     }
 }
@@ -150,39 +155,19 @@ fn tracking_starts_once_with_a_carrier_and_a_tracking_number() {
 
 #[test]
 fn a_shipping_notice_s_contents_are_kept_with_the_tracking_and_name_each_sku_once() {
-    let line = |sku: &str, quantity: u32| crate::work::ParcelLine {
+    let line = |sku: &str, quantity: u32| ParcelLine {
         sku: sku.parse().expect("sku"),
         quantity: std::num::NonZeroU32::new(quantity).expect("non-zero"),
-    };
-    let with_contents = |contents: Vec<crate::work::ParcelLine>| match start() {
-        ShipmentCommand::StartTracking {
-            shipment_id,
-            po_id,
-            carrier,
-            tracking_number,
-            promised_by,
-            at,
-            ..
-        } => ShipmentCommand::StartTracking {
-            shipment_id,
-            po_id,
-            carrier,
-            tracking_number,
-            promised_by,
-            contents,
-            at,
-        },
-        other => other,
     };
     let ShipmentEvent::ShipmentTrackingStarted(mut expected) = started() else {
         unreachable!()
     };
     expected.contents = vec![line("BOX-M", 300), line("TAPE-48", 36)];
     given::<Shipment>([])
-        .when(with_contents(expected.contents.clone()))
+        .when(start_carrying(expected.contents.clone()))
         .then([ShipmentEvent::ShipmentTrackingStarted(expected)]);
     given::<Shipment>([])
-        .when(with_contents(vec![line("BOX-M", 300), line("BOX-M", 1)]))
+        .when(start_carrying(vec![line("BOX-M", 300), line("BOX-M", 1)]))
         .then_rejected("shipment.contents_repeat_sku");
 }
 
