@@ -1029,6 +1029,17 @@ impl Company {
         let Some(id) = self.tracked_order else {
             return fail("no purchase order is followed yet".to_owned());
         };
+        self.order_when(&id.to_string(), what, done).await
+    }
+
+    /// Purchase order `id` as the logistics API shows it once `done` holds
+    /// for it.
+    async fn order_when(
+        &self,
+        id: &str,
+        what: &str,
+        done: impl Fn(&Order) -> bool,
+    ) -> Result<Order, Failure> {
         let path = format!("/api/v1/logistics/purchase-orders/{id}");
         let order = self
             .os()?
@@ -1150,16 +1161,13 @@ async fn parcel_followed(world: &mut Company, tracking_number: String) -> Outcom
             |_| true,
         )
         .await?;
-    let po: Order = match world
-        .read(&format!(
-            "/api/v1/logistics/purchase-orders/{}",
-            shipment["po_id"].as_str().unwrap_or_default()
-        ))
-        .await?
-    {
-        Some(po) => po,
-        None => return fail("the logistics read model is still being built".to_owned()),
-    };
+    let po = world
+        .order_when(
+            shipment["po_id"].as_str().unwrap_or_default(),
+            "the parcel's purchase order",
+            |_| true,
+        )
+        .await?;
     let ordered = task["params"]["purchase_orders"].clone();
     ensure(
         po.erp_name
@@ -1311,19 +1319,9 @@ async fn goods_received_once(world: &mut Company, tracking_number: String) -> Ou
         )
         .await?;
     let po_id = shipment["po_id"].as_str().unwrap_or_default().to_owned();
-    let this = &*world;
-    let po = this
-        .os()?
-        .eventually("its purchase order's goods to be received", || async {
-            let po: Option<Order> = this
-                .read(&format!("/api/v1/logistics/purchase-orders/{po_id}"))
-                .await
-                .map_err(|f| anyhow::anyhow!(f))?;
-            Ok(match po {
-                Some(po) if po.status == "received" => Ok(po),
-                Some(po) => Err(po.describe()),
-                None => Err("the logistics read model is still being built".to_owned()),
-            })
+    let po = world
+        .order_when(&po_id, "its purchase order's goods to be received", |po| {
+            po.status == "received"
         })
         .await?;
     let erp_name = po.erp_name.clone().unwrap_or_default();
