@@ -22,6 +22,7 @@ use domain::directive::{
     CancelDirective, Directive, DirectiveCommand, Intervention, IssueDirective, Priority,
 };
 use domain::logistics::scan::{InventoryScanEvent, InventoryScanned};
+use domain::logistics::settlement::{ScanSettlement, ScanSettlementEvent, Settled};
 use domain::logistics::{PurchaseOrder, PurchaseOrderEvent, ReorderPolicy};
 use domain::policy::{ApprovalRule, Policy};
 use domain::task::{Department, Task, TaskEvent};
@@ -324,6 +325,59 @@ impl World {
         scan
     }
 
+    /// Each order of the scan was counted once in its settlement, as placed
+    /// under its ERPNext name, and one `ScanOrdersSettled` completed the
+    /// task with those names.
+    async fn assert_settled_once(&self, scan: &InventoryScanned) {
+        let settlement = self
+            .events::<ScanSettlementEvent>(ScanSettlement::CATEGORY)
+            .await;
+        let mut counted: Vec<Uuid> = Vec::new();
+        let mut completions = Vec::new();
+        for (stream, event) in settlement {
+            assert_eq!(stream, scan.scan_id, "one settlement, the scan's");
+            match event {
+                ScanSettlementEvent::PurchaseOrderSettled(one) => {
+                    assert!(matches!(one.settled, Settled::Placed { .. }), "{one:?}");
+                    counted.push(one.po_id);
+                }
+                ScanSettlementEvent::ScanOrdersSettled(all) => completions.push(all),
+            }
+        }
+        let mut drafted: Vec<Uuid> = scan.drafts.iter().map(|d| d.po_id).collect();
+        drafted.sort_unstable();
+        counted.sort_unstable();
+        assert_eq!(counted, drafted, "every order counted once");
+        assert_eq!(completions.len(), 1, "settled once: {completions:?}");
+        let erp_names: Vec<String> = scan
+            .drafts
+            .iter()
+            .map(|draft| {
+                let erp = self
+                    .sim
+                    .purchase_orders()
+                    .into_iter()
+                    .find(|po| po["custom_agentos_po_id"] == draft.po_id.to_string())
+                    .expect("in ERPNext");
+                erp["name"].as_str().expect("name").to_owned()
+            })
+            .collect();
+        assert_eq!(completions[0].placed, erp_names);
+        assert_eq!(completions[0].dropped, 0);
+        let summaries: Vec<String> = self
+            .completed_tasks()
+            .await
+            .into_iter()
+            .filter(|t| t.contains("placed in the ERP"))
+            .collect();
+        assert_eq!(summaries.len(), 1, "{summaries:?}");
+        assert!(
+            summaries[0].ends_with(&format!("placed in the ERP: {}", erp_names.join(", "))),
+            "{}",
+            summaries[0]
+        );
+    }
+
     fn assert_placed_once(&self, scan: &InventoryScanned) {
         for draft in &scan.drafts {
             assert_eq!(
@@ -405,6 +459,7 @@ async fn low_stock_becomes_purchase_orders_with_the_rules_quantities_approved_wh
         .count();
     assert!(above > 0, "the demo has an order above 100.00");
     assert_eq!(asked, above);
+    world.assert_settled_once(&scan).await;
     world.stop_agent().await;
 }
 
@@ -448,6 +503,7 @@ async fn the_agent_stopped_midway_resumes_and_orders_each_once() {
     world.start_agent();
     let scan = world.run_to_the_end().await;
     world.assert_placed_once(&scan);
+    world.assert_settled_once(&scan).await;
     world.stop_agent().await;
 }
 

@@ -13,6 +13,7 @@ use crate::control::Control;
 use crate::directive::Directive;
 use crate::event::RecordedEvent;
 use crate::logistics::scan::InventoryScan;
+use crate::logistics::settlement::ScanSettlement;
 use crate::logistics::{PurchaseOrder, Shipment};
 use crate::task::Task;
 
@@ -33,7 +34,7 @@ pub enum StateError {
 }
 
 /// The categories whose state can be shown.
-pub const CATEGORIES: [&str; 7] = [
+pub const CATEGORIES: [&str; 8] = [
     Directive::CATEGORY,
     Task::CATEGORY,
     Approval::CATEGORY,
@@ -41,6 +42,7 @@ pub const CATEGORIES: [&str; 7] = [
     PurchaseOrder::CATEGORY,
     Shipment::CATEGORY,
     InventoryScan::CATEGORY,
+    ScanSettlement::CATEGORY,
 ];
 
 /// The state of an aggregate of `category` after `events` (a stream's
@@ -55,6 +57,7 @@ pub fn state_after(category: &str, events: &[RecordedEvent]) -> Result<Option<Va
         PurchaseOrder::CATEGORY => fold::<PurchaseOrder>(events)?,
         Shipment::CATEGORY => fold::<Shipment>(events)?,
         InventoryScan::CATEGORY => fold::<InventoryScan>(events)?,
+        ScanSettlement::CATEGORY => fold::<ScanSettlement>(events)?,
         _ => return Ok(None),
     };
     Ok(Some(state))

@@ -15,6 +15,7 @@ use domain::control::ControlEvent;
 use domain::dead_letter::DeadLetterEvent;
 use domain::directive::DirectiveEvent;
 use domain::logistics::scan::InventoryScanEvent;
+use domain::logistics::settlement::ScanSettlementEvent;
 use domain::logistics::{PurchaseOrderEvent, ShipmentEvent};
 use domain::task::TaskEvent;
 use domain::{DomainEvent, EventId};
@@ -30,6 +31,7 @@ fn registries() -> Vec<(&'static str, &'static [EventSchema])> {
         ("purchase_order", PurchaseOrderEvent::SCHEMAS),
         ("shipment", ShipmentEvent::SCHEMAS),
         ("inventory_scan", InventoryScanEvent::SCHEMAS),
+        ("scan_settlement", ScanSettlementEvent::SCHEMAS),
     ]
 }
 
@@ -59,6 +61,7 @@ fn decode_and_reencode(event_type: &str, version: u32, payload: &str) -> serde_j
         .or_else(|| reencode::<PurchaseOrderEvent>(event_type, version, payload))
         .or_else(|| reencode::<ShipmentEvent>(event_type, version, payload))
         .or_else(|| reencode::<InventoryScanEvent>(event_type, version, payload))
+        .or_else(|| reencode::<ScanSettlementEvent>(event_type, version, payload))
         .unwrap_or_else(|| panic!("{event_type} is in no registry"))
 }
 

@@ -11,7 +11,8 @@
 //! | `PurchaseOrderDrafted` | asks for a person's approval where policy demands it, else approves under policy |
 //! | `ApprovalGranted` / `ApprovalRejected` / `ApprovalExpired` (of an approval it asked for) | approves, rejects or cancels the purchase order |
 //! | `PurchaseOrderApproved`, `PurchaseOrderApprovedUnderPolicy` | creates and submits the purchase order in the ERP (idempotent: the ERP document carries our id) and records its ERP name |
-//! | `PurchaseOrderSubmitted`, `PurchaseOrderRejected`, `PurchaseOrderCancelled` | completes the task once every purchase order of its scan is settled |
+//! | `PurchaseOrderSubmitted`, `PurchaseOrderRejected`, `PurchaseOrderCancelled` | counts the order as settled in its scan's settlement |
+//! | `ScanOrdersSettled` (every order of the scan settled) | completes the task |
 //! | `TaskCancelled` (its directive was cancelled) | cancels the task's orders not yet placed; an order placed already is cancelled in the ERP first (the compensation), one whose goods arrived is left as it is |
 //! | `DirectiveResumed` | places the approved orders of the directive's tasks that waited while it was paused |
 //!
@@ -38,6 +39,9 @@ use domain::logistics::purchase_order::PurchaseOrderDrafted;
 use domain::logistics::scan::{
     restock, InventoryScan, InventoryScanCommand, InventoryScanEvent, InventoryScanned, ScanDraft,
     ScanPurpose, ScanScope,
+};
+use domain::logistics::settlement::{
+    ScanSettlement, ScanSettlementCommand, ScanSettlementEvent, Settled,
 };
 use domain::logistics::{
     PurchaseOrder, PurchaseOrderCommand, PurchaseOrderEvent, PurchaseOrderStatus, ReorderPolicy,
@@ -280,9 +284,16 @@ impl LogisticsAgent {
                 let drafted = self.draft_of(&po_stream).await?;
                 self.place(&drafted).await
             }
-            PurchaseOrderEvent::PurchaseOrderSubmitted(_)
-            | PurchaseOrderEvent::PurchaseOrderRejected(_)
-            | PurchaseOrderEvent::PurchaseOrderCancelled(_) => self.settle_task(&po_stream).await,
+            PurchaseOrderEvent::PurchaseOrderSubmitted(submitted) => {
+                let placed = Settled::Placed {
+                    erp_name: submitted.erp_name,
+                };
+                self.settle(&po_stream, placed, now).await
+            }
+            PurchaseOrderEvent::PurchaseOrderRejected(_)
+            | PurchaseOrderEvent::PurchaseOrderCancelled(_) => {
+                self.settle(&po_stream, Settled::Dropped, now).await
+            }
             _ => Ok(Vec::new()),
         }
     }
@@ -570,55 +581,51 @@ impl LogisticsAgent {
         }
     }
 
-    /// Completes the task of a purchase order once every order of its scan
-    /// is placed, rejected or cancelled.
-    ///
-    /// Orders settle concurrently, each event handled on its own: the
-    /// handler of the last one to commit sees every other settled, so at
-    /// least one sends the completion, and a second is refused harmlessly.
-    async fn settle_task(&self, po_stream: &StreamId) -> Result<Vec<Command>, HandlerError> {
-        let (_, history) = load::<PurchaseOrder>(&*self.store, po_stream, Some(1)).await?;
-        let Some(PurchaseOrderEvent::PurchaseOrderDrafted(drafted)) = history.first() else {
-            return Err(format!("purchase order {po_stream} has no draft").into());
-        };
+    /// Counts a purchase order that came to rest (placed, rejected or
+    /// cancelled) in its scan's settlement; the last of the scan's orders
+    /// records that the scan is settled, which completes the task.
+    async fn settle(
+        &self,
+        po_stream: &StreamId,
+        settled: Settled,
+        at: chrono::DateTime<Utc>,
+    ) -> Result<Vec<Command>, HandlerError> {
+        let drafted = self.draft_of(po_stream).await?;
         let Some(task_id) = drafted.task_id else {
             return Ok(Vec::new());
         };
         let Some(scan) = self.scan_of(task_id).await? else {
             return Ok(Vec::new());
         };
-        let mut placed = Vec::new();
-        let mut dropped = 0;
-        for draft in &scan.drafts {
-            let (po, _) =
-                load::<PurchaseOrder>(&*self.store, &PurchaseOrder::stream(draft.po_id), None)
-                    .await?;
-            if po.status.is_submitted() {
-                placed.push(po.erp_name.unwrap_or_default());
-            } else if po.status.is_final() {
-                dropped += 1;
-            } else {
-                return Ok(Vec::new());
-            }
-        }
-        let summary = format!(
-            "{}; placed in the ERP: {}{}",
-            scan.summary(),
-            if placed.is_empty() {
-                "none".to_owned()
-            } else {
-                placed.join(", ")
+        Ok(vec![Command::new::<ScanSettlement>(
+            ScanSettlement::stream(scan.scan_id),
+            ScanSettlementCommand::Settle {
+                scan_id: scan.scan_id,
+                task_id: Some(task_id),
+                orders: scan.drafts.iter().map(|d| d.po_id).collect(),
+                po_id: drafted.po_id,
+                settled,
+                at,
             },
-            if dropped > 0 {
-                format!("; {dropped} rejected or cancelled")
-            } else {
-                String::new()
-            }
-        );
+        )])
+    }
+
+    /// Every order of a scan came to rest: its task is complete.
+    async fn on_settlement(&self, event: &RecordedEvent) -> Result<Vec<Command>, HandlerError> {
+        let ScanSettlementEvent::ScanOrdersSettled(all) = ScanSettlementEvent::decode(event)?
+        else {
+            return Ok(Vec::new());
+        };
+        let Some(task_id) = all.task_id else {
+            return Ok(Vec::new());
+        };
+        let Some(scan) = self.scan_of(task_id).await? else {
+            return Err(format!("the settled scan {} is not on record", all.scan_id).into());
+        };
         Ok(vec![Command::new::<Task>(
             Task::stream(task_id),
             TaskCommand::Complete {
-                summary,
+                summary: format!("{}; {}", scan.summary(), all.summary()),
                 at: Utc::now(),
             },
         )
@@ -644,6 +651,7 @@ impl Processor for LogisticsAgent {
             "PurchaseOrderSubmitted",
             "PurchaseOrderRejected",
             "PurchaseOrderCancelled",
+            "ScanOrdersSettled",
             "ApprovalGranted",
             "ApprovalRejected",
             "ApprovalExpired",
@@ -654,6 +662,7 @@ impl Processor for LogisticsAgent {
                 Task::CATEGORY,
                 InventoryScan::CATEGORY,
                 PurchaseOrder::CATEGORY,
+                ScanSettlement::CATEGORY,
                 Approval::CATEGORY,
             ],
             &types,
@@ -666,6 +675,7 @@ impl Processor for LogisticsAgent {
             c if c == Task::CATEGORY => self.on_task(event).await,
             c if c == InventoryScan::CATEGORY => self.on_scan(event),
             c if c == PurchaseOrder::CATEGORY => self.on_purchase_order(event).await,
+            c if c == ScanSettlement::CATEGORY => self.on_settlement(event).await,
             c if c == Approval::CATEGORY => self.on_approval(event).await,
             _ => Ok(Vec::new()),
         }

@@ -12,6 +12,8 @@
 //! - [`scan`]: an inventory scan as the Logistics agent records it (what it
 //!   read and decided) and [`scan::restock`], the rules applied to a whole
 //!   stock picture.
+//! - [`settlement`]: the tally of a scan's orders that came to rest, which
+//!   completes the scan's task when the last one does.
 //! - [`shipment`]: the [`Shipment`] aggregate, following a carrier's updates
 //!   and raising an alert once per kind of trouble.
 //!
@@ -22,6 +24,7 @@ pub mod catalog;
 pub mod purchase_order;
 pub mod reorder;
 pub mod scan;
+pub mod settlement;
 pub mod shipment;
 
 pub use catalog::{
