@@ -80,6 +80,15 @@ enum Command {
         /// Only these parts: any of gateway, relay, orchestrator, projections, agents.
         #[arg(long, value_delimiter = ',')]
         only: Vec<Part>,
+        /// How many seconds a read model this process runs may be behind the
+        /// log before `/readyz` answers 503.
+        #[arg(
+            long,
+            env = "AGENTOS_MAX_PROJECTION_LAG_SECONDS",
+            default_value_t = 30,
+            value_parser = clap::value_parser!(u64).range(1..)
+        )]
+        max_projection_lag_seconds: u64,
         #[command(flatten)]
         planner: planner_args::PlannerArgs,
         #[command(flatten)]
@@ -214,12 +223,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             nats_url,
             only,
+            max_projection_lag_seconds,
             planner,
             adapters,
         } => {
             run_serve(
                 &cli.database_url,
                 &listen,
+                std::time::Duration::from_secs(max_projection_lag_seconds),
                 nats_url,
                 &only,
                 &planner,
@@ -276,6 +287,7 @@ async fn run_token(database_url: &str, action: TokenAction) -> anyhow::Result<Ex
 async fn run_serve(
     database_url: &str,
     listen: &str,
+    max_projection_lag: std::time::Duration,
     nats_url: Option<String>,
     only: &[Part],
     planner: &planner_args::PlannerArgs,
@@ -316,7 +328,8 @@ async fn run_serve(
         agents: wants(Part::Agents),
     };
     let system = System::start(config).await?;
-    let result = serve_until_interrupted(&system, listen, wants(Part::Gateway), None).await;
+    let gateway = wants(Part::Gateway).then_some(max_projection_lag);
+    let result = serve_until_interrupted(&system, listen, gateway, None).await;
     system.shutdown();
     result
 }
@@ -377,27 +390,31 @@ async fn run_demo(
         simulated.carrier.url(),
         token.secret
     );
-    let result = serve_until_interrupted(&system, listen, true, Some(banner)).await;
+    let gateway = Some(gateway::MAX_PROJECTION_LAG);
+    let result = serve_until_interrupted(&system, listen, gateway, Some(banner)).await;
     moving.abort();
     system.shutdown();
     result
 }
 
 /// Serves the gateway over a running system until Ctrl-C (or just waits
-/// for Ctrl-C when this process runs no gateway).
+/// for Ctrl-C when this process runs no gateway): `gateway` is how far
+/// behind a read model may be before `/readyz` says not ready, `None`
+/// without a gateway.
 async fn serve_until_interrupted(
     system: &System,
     listen: &str,
-    gateway_wanted: bool,
+    gateway: Option<std::time::Duration>,
     banner: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    if !gateway_wanted {
+    let Some(max_projection_lag) = gateway else {
         eprintln!("running without the gateway; Ctrl-C stops");
         tokio::signal::ctrl_c().await?;
         return Ok(ExitCode::SUCCESS);
-    }
+    };
     let mut state = system.gateway_state().await?;
     state.activity = ACTIVITY.clone();
+    state.max_projection_lag = max_projection_lag;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;

@@ -208,3 +208,68 @@ fn the_relay_needs_postgresql_and_says_so() {
     );
     assert_no_panic(&output);
 }
+
+#[test]
+fn serve_refuses_a_readiness_lag_of_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("a.db").display());
+    let output = agentos(&url, &["serve", "--max-projection-lag-seconds", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("--max-projection-lag-seconds"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_no_panic(&output);
+}
+
+/// `agentos serve`, run as an operator runs it (embedded, its own port),
+/// answers `/readyz` with the lag it was given.
+#[tokio::test]
+async fn serve_reports_the_readiness_lag_it_was_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("agentos.db").display());
+    let created = agentos(
+        &url,
+        &["token", "create", "--role", "operator", "--name", "ops"],
+    );
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let token = text(&created.stdout).trim().to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_agentos"))
+        .args(["serve", "--listen", &listen])
+        .env("AGENTOS_DATABASE_URL", &url)
+        .env("AGENTOS_MAX_PROJECTION_LAG_SECONDS", "7")
+        .env("AGENTOS_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("agentos serve starts");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let report = loop {
+        let answer = client
+            .get(format!("http://{listen}/readyz"))
+            .bearer_auth(&token)
+            .send()
+            .await;
+        if let Ok(answer) = answer {
+            let body: serde_json::Value = answer.json().await.expect("JSON");
+            if body["status"] == "ready" {
+                break body;
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = server.kill();
+            panic!("agentos serve was not ready within 30 s");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(report["max_projection_lag_seconds"], 7.0, "{report}");
+}
