@@ -69,6 +69,49 @@ struct Inner {
     changes: watch::Sender<u64>,
     committed: Arc<Notify>,
     tasks: Vec<JoinHandle<()>>,
+    horizons: Continuations,
+}
+
+/// The horizons of the full batches this store returned lately, by the
+/// position a reader continues from.
+///
+/// A horizon stays safe once proven: every transaction below it that could
+/// append to this log had finished when it was computed, and none can start
+/// below it later. So a reader that continues after a full batch (catching
+/// up, replaying, relaying a backlog) can read below that batch's horizon in
+/// one statement, without asking again which appenders are open; only when
+/// it reaches that horizon does it need a new one.
+#[derive(Default)]
+struct Continuations {
+    kept: std::sync::Mutex<std::collections::VecDeque<(Position, i64)>>,
+}
+
+impl Continuations {
+    /// Continuations remembered at most (one per reader catching up).
+    const KEPT: usize = 64;
+
+    /// A full batch ended at `next`, read below `horizon`.
+    fn remember(&self, next: Position, horizon: i64) {
+        let mut kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() == Self::KEPT {
+            kept.pop_front();
+        }
+        kept.push_back((next, horizon));
+    }
+
+    /// The horizon of the full batch that ended at `after`, if remembered
+    /// (and forgotten now: a reader's next position is another one).
+    fn take(&self, after: Position) -> Option<i64> {
+        let mut kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = kept.iter().position(|(next, _)| *next == after)?;
+        kept.remove(at).map(|(_, horizon)| horizon)
+    }
 }
 
 impl Drop for Inner {
@@ -147,6 +190,7 @@ impl PgStore {
                 changes,
                 committed,
                 tasks,
+                horizons: Continuations::default(),
             }),
         }
     }
@@ -547,6 +591,19 @@ const READ_ALL: &str = concat!(
     "ORDER BY tx_id, position LIMIT $3"
 );
 
+/// Events after a position below a horizon proven earlier (`$6`), for a
+/// reader that continues a full batch (see [`Continuations`]); parameters
+/// as in [`READ_ALL`], the horizon returned with every row as there.
+const READ_BELOW: &str = concat!(
+    "SELECT $6::bigint, ",
+    event_columns!(),
+    " FROM events ",
+    "WHERE (tx_id, position) > ($1, $2) AND tx_id < $6 ",
+    "AND ($4::text[] IS NULL OR category = ANY($4)) ",
+    "AND ($5::text[] IS NULL OR event_type = ANY($5)) ",
+    "ORDER BY tx_id, position LIMIT $3"
+);
+
 /// The horizon alone, and whether its snapshot has events to read after a
 /// position (parameters numbered as in [`READ_ALL`]; `$3` is unused).
 const HORIZON_IF_NOTHING_TO_READ: &str = concat!(
@@ -613,6 +670,34 @@ impl EventStore for PgStore {
         limit: usize,
         filter: &EventFilter,
     ) -> Result<Batch, StoreError> {
+        let mut events = Vec::new();
+        let mut from = after;
+        if let Some(horizon) = self.inner.horizons.take(after) {
+            let rows = sqlx::query(READ_BELOW)
+                .bind(sql_int(after.tx))
+                .bind(sql_int(after.seq))
+                .bind(sql_int(limit as u64))
+                .bind(filter_arg(&filter.categories))
+                .bind(filter_arg(&filter.event_types))
+                .bind(horizon)
+                .fetch_all(&self.inner.pool)
+                .await?;
+            for row in &rows {
+                events.push(raw_event(row, 1)?.into_recorded()?);
+            }
+            if let Some(last) = events.last().filter(|_| events.len() >= limit) {
+                let next = last.position;
+                self.inner.horizons.remember(next, horizon);
+                return Ok(Batch {
+                    events,
+                    next,
+                    beyond_horizon: false,
+                });
+            }
+            // Everything below that horizon is read: the rest lies above it.
+            from = after.max(Position::new(horizon.max(0) as u64, 0));
+        }
+        let limit = limit - events.len();
         // The horizon comes from the same snapshot the events are read with,
         // bounded by the appenders seen just before it.
         let (rows, horizon) = loop {
@@ -621,8 +706,8 @@ impl EventStore for PgStore {
                 .await?;
             let read = |sql| {
                 sqlx::query(sql)
-                    .bind(sql_int(after.tx))
-                    .bind(sql_int(after.seq))
+                    .bind(sql_int(from.tx))
+                    .bind(sql_int(from.seq))
                     .bind(sql_int(limit as u64))
                     .bind(filter_arg(&filter.categories))
                     .bind(filter_arg(&filter.event_types))
@@ -634,7 +719,7 @@ impl EventStore for PgStore {
                 Some(row) => row.try_get(0)?,
                 // No rows, so no horizon: ask for it alone. Nothing below a later
                 // snapshot's horizon may be skipped, so it is used only if that
-                // snapshot, too, has nothing to read after `after`.
+                // snapshot, too, has nothing to read after `from`.
                 None => {
                     let row = read(HORIZON_IF_NOTHING_TO_READ)
                         .fetch_one(&self.inner.pool)
@@ -649,12 +734,13 @@ impl EventStore for PgStore {
             };
             break (rows, horizon);
         };
-        let mut events = Vec::with_capacity(rows.len());
+        let continued = events.len();
         for row in &rows {
             events.push(raw_event(row, 1)?.into_recorded()?);
         }
-        if events.len() >= limit && limit > 0 {
-            let next = events.last().map_or(after, |e| e.position);
+        if events.len() - continued >= limit && limit > 0 {
+            let next = events.last().map_or(from, |e| e.position);
+            self.inner.horizons.remember(next, horizon);
             return Ok(Batch {
                 events,
                 next,
@@ -662,7 +748,7 @@ impl EventStore for PgStore {
             });
         }
         // Short batch: everything below the horizon has been read.
-        let next = after.max(Position::new(horizon.max(0) as u64, 0));
+        let next = from.max(Position::new(horizon.max(0) as u64, 0));
         let beyond_horizon: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE tx_id >= $1)")
                 .bind(horizon)

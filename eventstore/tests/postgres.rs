@@ -230,6 +230,113 @@ async fn a_late_commit_with_a_lower_sequence_number_is_not_skipped() {
     assert_eq!(seen, [a, b], "both, in commit-safe order");
 }
 
+/// Three events, then an appender left open (its id above theirs), then
+/// two more committed above it: the streams in the order a gap-safe reader
+/// must see them, and the open appender.
+async fn three_then_an_open_appender_then_two(
+    db: &TestPostgres,
+) -> (
+    Vec<domain::StreamId>,
+    eventstore::postgres::PgUnitOfWork<'_>,
+) {
+    let names = ["one", "two", "three", "late", "after1", "after2", "last"];
+    let s: Vec<_> = names.iter().map(|n| stream(n)).collect();
+    for early in &s[..3] {
+        db.store
+            .append(request(early, ExpectedVersion::Any, 1))
+            .await
+            .expect("append");
+    }
+    let mut late = db.store.begin().await.expect("begin");
+    late.append(request(&s[3], ExpectedVersion::Any, 1))
+        .await
+        .expect("append in tx");
+    for after in &s[4..6] {
+        db.store
+            .append(request(after, ExpectedVersion::Any, 1))
+            .await
+            .expect("append");
+    }
+    (s, late)
+}
+
+/// The streams of batches' events, in order.
+fn streams_of(batches: &[&eventstore::Batch]) -> Vec<domain::StreamId> {
+    batches
+        .iter()
+        .flat_map(|batch| batch.events.iter().map(|e| e.stream_id.clone()))
+        .collect()
+}
+
+/// A reader continuing after a full batch reads below that batch's horizon
+/// without asking for a new one, then past it with a new one: an appender
+/// that was open under the old horizon and committed meanwhile is read once,
+/// in its place, in the same batch.
+#[tokio::test]
+async fn a_reader_continuing_a_full_batch_skips_no_late_commit() {
+    let db = TestPostgres::new().await;
+    let (s, late) = three_then_an_open_appender_then_two(&db).await;
+    let all = EventFilter::all();
+    let first = db
+        .store
+        .read_all(Position::START, 2, &all)
+        .await
+        .expect("read");
+    assert_eq!(
+        first.events.len(),
+        2,
+        "a full batch below the open appender"
+    );
+    late.commit().await.expect("commit");
+    db.store
+        .append(request(&s[6], ExpectedVersion::Any, 1))
+        .await
+        .expect("append");
+    let second = db.store.read_all(first.next, 2, &all).await.expect("read");
+    assert_eq!(
+        streams_of(&[&second]),
+        &s[2..4],
+        "the third, then the late one"
+    );
+    let third = db
+        .store
+        .read_all(second.next, 10, &all)
+        .await
+        .expect("read");
+    let fourth = db.store.read_all(third.next, 10, &all).await.expect("read");
+    assert_eq!(streams_of(&[&first, &second, &third, &fourth]), s);
+    assert!(fourth.events.is_empty() && !fourth.beyond_horizon);
+}
+
+/// The same reader, while the appender is still open: the continuation
+/// stops below it and says that more waits.
+#[tokio::test]
+async fn a_reader_continuing_a_full_batch_waits_for_an_appender_still_open() {
+    let db = TestPostgres::new().await;
+    let (s, late) = three_then_an_open_appender_then_two(&db).await;
+    let all = EventFilter::all();
+    let first = db
+        .store
+        .read_all(Position::START, 2, &all)
+        .await
+        .expect("read");
+    assert_eq!(
+        first.events.len(),
+        2,
+        "a full batch below the open appender"
+    );
+    let second = db.store.read_all(first.next, 2, &all).await.expect("read");
+    assert_eq!(streams_of(&[&second]), &s[2..3], "the third alone");
+    assert!(second.beyond_horizon, "the two above the appender wait");
+    late.commit().await.expect("commit");
+    let third = db
+        .store
+        .read_all(second.next, 10, &all)
+        .await
+        .expect("read");
+    assert_eq!(streams_of(&[&first, &second, &third]), &s[..6]);
+}
+
 /// How many rounds of the randomized gap test to run (`AGENTOS_GAP_ROUNDS`).
 fn rounds() -> usize {
     std::env::var("AGENTOS_GAP_ROUNDS")
