@@ -683,3 +683,39 @@ async fn buying_prices_set_what_an_item_costs_and_what_a_supplier_asks() -> Test
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_user_that_may_not_read_item_prices_scans_with_last_purchase_rates() -> TestResult {
+    let sim = small_company()?;
+    sim.add_item(
+        &Item::new("NUT-M8", "Hex nut M8", "Nos")
+            .rate(0.07)
+            .supplier("Nordic Fasteners AB"),
+    )?;
+    sim.add_item_price("NUT-M8", 0.05, None, None)?;
+    sim.forbid("Item Price");
+    let (_server, erp) = start(&sim).await?;
+    match erp.buying_prices().await {
+        Err(CallError::Failed(ErpError::Permission { message })) => assert!(
+            message.contains("Administrator") && message.contains("Item Price"),
+            "{message}"
+        ),
+        other => panic!("Frappe refuses the DocType: {other:?}"),
+    }
+
+    let stock = ErpNextStock::new(erp, "EUR".parse()?);
+    let reading = stock.stock_picture(&[]).await?;
+    let nut = reading
+        .picture
+        .items
+        .iter()
+        .find(|i| i.sku.as_str() == "NUT-M8")
+        .ok_or("no nut")?;
+    assert_eq!(
+        nut.unit_cost,
+        Money::new(7, "EUR".parse()?),
+        "the last purchase rate, not the price list's"
+    );
+    assert!(reading.picture.prices.is_empty());
+    Ok(())
+}

@@ -34,6 +34,8 @@ pub(crate) struct Erp {
     /// one is refused and an insert ignores it, as Frappe does with a field
     /// it does not have.
     pub missing_fields: Vec<(String, String)>,
+    /// DocTypes the API user's roles do not let it read or write.
+    pub forbidden: Vec<String>,
 }
 
 fn today() -> NaiveDate {
@@ -50,6 +52,7 @@ impl Erp {
             store: Store::new(seed),
             bins: HashMap::new(),
             missing_fields: Vec::new(),
+            forbidden: Vec::new(),
         }
     }
 
