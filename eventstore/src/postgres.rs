@@ -577,12 +577,24 @@ macro_rules! horizon_cte {
     };
 }
 
+/// Whether the statement's snapshot holds events at or above its horizon
+/// (waiting behind an appender still open): one uncorrelated subquery over
+/// the CTE `h`. A commit after the snapshot is announced by its NOTIFY, so
+/// a reader that finds nothing here may wait for that.
+macro_rules! beyond_horizon {
+    () => {
+        "(SELECT EXISTS (SELECT 1 FROM events WHERE tx_id >= (SELECT horizon FROM h)))"
+    };
+}
+
 /// Events after a position, below the horizon of the statement's own snapshot:
-/// one uncorrelated subquery, evaluated once, bounds the scan and is returned
-/// with every row.
+/// uncorrelated subqueries, evaluated once, bound the scan and are returned
+/// with every row (the horizon, and whether events wait beyond it).
 const READ_ALL: &str = concat!(
     horizon_cte!(),
     "SELECT (SELECT horizon FROM h), ",
+    beyond_horizon!(),
+    ", ",
     event_columns!(),
     " FROM events ",
     "WHERE (tx_id, position) > ($1, $2) AND tx_id < (SELECT horizon FROM h) ",
@@ -593,9 +605,10 @@ const READ_ALL: &str = concat!(
 
 /// Events after a position below a horizon proven earlier (`$6`), for a
 /// reader that continues a full batch (see [`Continuations`]); parameters
-/// as in [`READ_ALL`], the horizon returned with every row as there.
+/// and columns as in [`READ_ALL`] (what waits beyond is not asked: a short
+/// answer is followed by a read with a new horizon).
 const READ_BELOW: &str = concat!(
-    "SELECT $6::bigint, ",
+    "SELECT $6::bigint, false, ",
     event_columns!(),
     " FROM events ",
     "WHERE (tx_id, position) > ($1, $2) AND tx_id < $6 ",
@@ -604,14 +617,17 @@ const READ_BELOW: &str = concat!(
     "ORDER BY tx_id, position LIMIT $3"
 );
 
-/// The horizon alone, and whether its snapshot has events to read after a
-/// position (parameters numbered as in [`READ_ALL`]; `$3` is unused).
+/// The horizon alone, whether its snapshot has events to read after a
+/// position, and whether events wait beyond the horizon (parameters
+/// numbered as in [`READ_ALL`]; `$3` is unused).
 const HORIZON_IF_NOTHING_TO_READ: &str = concat!(
     horizon_cte!(),
     "SELECT horizon, EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1, $2) ",
     "AND tx_id < horizon ",
     "AND ($4::text[] IS NULL OR category = ANY($4)) ",
-    "AND ($5::text[] IS NULL OR event_type = ANY($5))), $3::bigint FROM h"
+    "AND ($5::text[] IS NULL OR event_type = ANY($5))), ",
+    beyond_horizon!(),
+    ", $3::bigint FROM h"
 );
 
 #[async_trait]
@@ -683,7 +699,7 @@ impl EventStore for PgStore {
                 .fetch_all(&self.inner.pool)
                 .await?;
             for row in &rows {
-                events.push(raw_event(row, 1)?.into_recorded()?);
+                events.push(raw_event(row, 2)?.into_recorded()?);
             }
             if let Some(last) = events.last().filter(|_| events.len() >= limit) {
                 let next = last.position;
@@ -700,7 +716,7 @@ impl EventStore for PgStore {
         let limit = limit - events.len();
         // The horizon comes from the same snapshot the events are read with,
         // bounded by the appenders seen just before it.
-        let (rows, horizon) = loop {
+        let (rows, horizon, beyond_horizon) = loop {
             let (xmax, appenders): (i64, Vec<i64>) = sqlx::query_as(APPENDERS)
                 .fetch_one(&self.inner.pool)
                 .await?;
@@ -715,8 +731,8 @@ impl EventStore for PgStore {
                     .bind(&appenders)
             };
             let rows = read(READ_ALL).fetch_all(&self.inner.pool).await?;
-            let horizon: i64 = match rows.first() {
-                Some(row) => row.try_get(0)?,
+            let (horizon, beyond): (i64, bool) = match rows.first() {
+                Some(row) => (row.try_get(0)?, row.try_get(1)?),
                 // No rows, so no horizon: ask for it alone. Nothing below a later
                 // snapshot's horizon may be skipped, so it is used only if that
                 // snapshot, too, has nothing to read after `from`.
@@ -729,14 +745,14 @@ impl EventStore for PgStore {
                         // Events committed between the two statements: read again.
                         continue;
                     }
-                    horizon
+                    (horizon, row.try_get(2)?)
                 }
             };
-            break (rows, horizon);
+            break (rows, horizon, beyond);
         };
         let continued = events.len();
         for row in &rows {
-            events.push(raw_event(row, 1)?.into_recorded()?);
+            events.push(raw_event(row, 2)?.into_recorded()?);
         }
         if events.len() - continued >= limit && limit > 0 {
             let next = events.last().map_or(from, |e| e.position);
@@ -747,16 +763,11 @@ impl EventStore for PgStore {
                 beyond_horizon: false,
             });
         }
-        // Short batch: everything below the horizon has been read.
-        let next = from.max(Position::new(horizon.max(0) as u64, 0));
-        let beyond_horizon: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE tx_id >= $1)")
-                .bind(horizon)
-                .fetch_one(&self.inner.pool)
-                .await?;
+        // Short batch: everything below the horizon has been read; what
+        // waits beyond it was seen in the same snapshot.
         Ok(Batch {
             events,
-            next,
+            next: from.max(Position::new(horizon.max(0) as u64, 0)),
             beyond_horizon,
         })
     }
