@@ -4,7 +4,11 @@
 //! calls `decide`, and appends what it returns with the version it loaded as
 //! the expected version. A concurrent writer makes it reload and decide again
 //! (bounded, with jittered backoff). A command id makes it idempotent: the
-//! same id again returns the first result without deciding anew. Correlation
+//! same id again appends nothing and returns the first result. The store's
+//! append checks the id in the same statement, so a new command costs no
+//! extra round trip; the id is looked up apart only when today's state
+//! refuses the command or makes it a no-op (as it will, often, for one
+//! handled before). Correlation
 //! and causation ids travel from the [`Envelope`] into every event.
 //!
 //! It is not where business rules live (that is `domain`) nor how commands
@@ -185,9 +189,6 @@ impl CommandHandler {
                 expected: A::CATEGORY,
             });
         }
-        if let Some(first) = self.store.command_result(envelope.command_id).await? {
-            return first_result(first, &envelope);
-        }
         let metadata = Metadata {
             correlation_id: envelope.correlation_id,
             causation_id: envelope.causation_id,
@@ -196,9 +197,18 @@ impl CommandHandler {
         };
         for attempt in 0..self.policy.attempts {
             let (state, version) = self.load::<A>(stream).await?;
-            let events = state
-                .decide(&envelope.command)
-                .map_err(HandleError::Rejected)?;
+            // A command handled before is found by the append (which checks
+            // its id atomically) or, where today's state refuses it or makes
+            // it a no-op, here: either way it answers its first result.
+            let events = match state.decide(&envelope.command) {
+                Ok(events) if !events.is_empty() => events,
+                decided => {
+                    if let Some(first) = self.store.command_result(envelope.command_id).await? {
+                        return first_result(first, &envelope);
+                    }
+                    decided.map_err(HandleError::Rejected)?
+                }
+            };
             if events.is_empty() {
                 return Ok(Handled {
                     stream: stream.clone(),

@@ -88,6 +88,25 @@ async fn commands_decide_append_and_carry_their_ids(store: Arc<dyn EventStore>) 
     assert_eq!(metadata.command_id, Some(first.command_id));
     assert_eq!(recorded[0].event_type, "DirectiveIssued");
 
+    // The same id for a command the other stream would accept: the append
+    // finds the id taken and nothing is written there.
+    let elsewhere = directive();
+    let mut reused = envelope(&elsewhere, issue());
+    reused.command_id = first.command_id;
+    match handler.handle::<Directive>(reused).await {
+        Err(HandleError::Store(eventstore::StoreError::CommandIdReused {
+            first_stream, ..
+        })) => {
+            assert_eq!(first_stream, s)
+        }
+        other => panic!("expected the id refused as reused, got {other:?}"),
+    }
+    let written = store
+        .read_stream(&elsewhere, 1, Direction::Forward, 10)
+        .await
+        .expect("read");
+    assert!(written.is_empty(), "{written:?}");
+
     match handler.handle::<Directive>(envelope(&s, issue())).await {
         Err(HandleError::Rejected(r)) => assert_eq!(r.code(), "directive.already_issued"),
         other => panic!("expected a rejection, got {other:?}"),

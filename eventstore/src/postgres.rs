@@ -544,8 +544,11 @@ const APPENDER_MARKER: &str =
 /// the transaction ids (32-bit) of the appender marker's holders, read after
 /// that snapshot was taken.
 ///
-/// A holder's id is read from its backend (`pg_stat_activity.backend_xid`),
-/// not from its `transactionid` lock: PostgreSQL publishes the id in the
+/// A holder's id is read from its backend (`backend_xid` of
+/// `pg_stat_get_activity(pid)`, the function behind `pg_stat_activity`,
+/// asked for the holders alone: the view builds every backend's row and
+/// joins, which cost more than the rest of the read), not from its
+/// `transactionid` lock: PostgreSQL publishes the id in the
 /// backend when it assigns it, under the same lock that advances the next
 /// id, but inserts the `transactionid` lock a moment later. A holder caught
 /// in that moment, with an id below this snapshot's xmax, would be missing
@@ -560,7 +563,7 @@ WITH m AS MATERIALIZED (
        AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
 SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
        coalesce(array_agg(s.backend_xid::text::bigint) FILTER (WHERE s.backend_xid IS NOT NULL), '{}')
-  FROM m JOIN pg_stat_activity s ON s.pid = m.pid";
+  FROM m CROSS JOIN LATERAL pg_stat_get_activity(m.pid) s";
 
 /// The second half, as a CTE `h(horizon)` over parameters `$6` (the first
 /// half's xmax) and `$7` (its appenders): the oldest appender still in
