@@ -535,6 +535,22 @@ fn filter_arg(values: &[String]) -> Option<&[String]> {
     (!values.is_empty()).then_some(values)
 }
 
+/// A global read's first five parameters: after (`$1`, `$2`), the limit
+/// (`$3`) and the filter (`$4`, `$5`).
+fn read_query<'q>(
+    sql: &'static str,
+    after: Position,
+    limit: usize,
+    filter: &'q EventFilter,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(sql)
+        .bind(sql_int(after.tx))
+        .bind(sql_int(after.seq))
+        .bind(sql_int(limit as u64))
+        .bind(filter_arg(&filter.categories))
+        .bind(filter_arg(&filter.event_types))
+}
+
 /// The class of the advisory lock every transaction that may append to a
 /// schema's log holds before it is assigned a transaction id (migration 0004).
 const APPENDER_MARKER: &str =
@@ -692,12 +708,7 @@ impl EventStore for PgStore {
         let mut events = Vec::new();
         let mut from = after;
         if let Some(horizon) = self.inner.horizons.take(after) {
-            let rows = sqlx::query(READ_BELOW)
-                .bind(sql_int(after.tx))
-                .bind(sql_int(after.seq))
-                .bind(sql_int(limit as u64))
-                .bind(filter_arg(&filter.categories))
-                .bind(filter_arg(&filter.event_types))
+            let rows = read_query(READ_BELOW, after, limit, filter)
                 .bind(horizon)
                 .fetch_all(&self.inner.pool)
                 .await?;
@@ -724,12 +735,7 @@ impl EventStore for PgStore {
                 .fetch_one(&self.inner.pool)
                 .await?;
             let read = |sql| {
-                sqlx::query(sql)
-                    .bind(sql_int(from.tx))
-                    .bind(sql_int(from.seq))
-                    .bind(sql_int(limit as u64))
-                    .bind(filter_arg(&filter.categories))
-                    .bind(filter_arg(&filter.event_types))
+                read_query(sql, from, limit, filter)
                     .bind(xmax)
                     .bind(&appenders)
             };

@@ -231,13 +231,15 @@ async fn a_late_commit_with_a_lower_sequence_number_is_not_skipped() {
 }
 
 /// Three events, then an appender left open (its id above theirs), then
-/// two more committed above it: the streams in the order a gap-safe reader
-/// must see them, and the open appender.
+/// two more committed above it, and a first full batch of two read: the
+/// streams in the order a gap-safe reader must see them, the open
+/// appender and that batch.
 async fn three_then_an_open_appender_then_two(
     db: &TestPostgres,
 ) -> (
     Vec<domain::StreamId>,
     eventstore::postgres::PgUnitOfWork<'_>,
+    eventstore::Batch,
 ) {
     let names = ["one", "two", "three", "late", "after1", "after2", "last"];
     let s: Vec<_> = names.iter().map(|n| stream(n)).collect();
@@ -257,7 +259,17 @@ async fn three_then_an_open_appender_then_two(
             .await
             .expect("append");
     }
-    (s, late)
+    let first = db
+        .store
+        .read_all(Position::START, 2, &EventFilter::all())
+        .await
+        .expect("read");
+    assert_eq!(
+        first.events.len(),
+        2,
+        "a full batch below the open appender"
+    );
+    (s, late, first)
 }
 
 /// The streams of batches' events, in order.
@@ -275,18 +287,8 @@ fn streams_of(batches: &[&eventstore::Batch]) -> Vec<domain::StreamId> {
 #[tokio::test]
 async fn a_reader_continuing_a_full_batch_skips_no_late_commit() {
     let db = TestPostgres::new().await;
-    let (s, late) = three_then_an_open_appender_then_two(&db).await;
+    let (s, late, first) = three_then_an_open_appender_then_two(&db).await;
     let all = EventFilter::all();
-    let first = db
-        .store
-        .read_all(Position::START, 2, &all)
-        .await
-        .expect("read");
-    assert_eq!(
-        first.events.len(),
-        2,
-        "a full batch below the open appender"
-    );
     late.commit().await.expect("commit");
     db.store
         .append(request(&s[6], ExpectedVersion::Any, 1))
@@ -313,18 +315,8 @@ async fn a_reader_continuing_a_full_batch_skips_no_late_commit() {
 #[tokio::test]
 async fn a_reader_continuing_a_full_batch_waits_for_an_appender_still_open() {
     let db = TestPostgres::new().await;
-    let (s, late) = three_then_an_open_appender_then_two(&db).await;
+    let (s, late, first) = three_then_an_open_appender_then_two(&db).await;
     let all = EventFilter::all();
-    let first = db
-        .store
-        .read_all(Position::START, 2, &all)
-        .await
-        .expect("read");
-    assert_eq!(
-        first.events.len(),
-        2,
-        "a full batch below the open appender"
-    );
     let second = db.store.read_all(first.next, 2, &all).await.expect("read");
     assert_eq!(streams_of(&[&second]), &s[2..3], "the third alone");
     assert!(second.beyond_horizon, "the two above the appender wait");
