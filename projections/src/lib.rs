@@ -100,6 +100,29 @@ pub trait Projection: Send + Sync + 'static {
         tables: &Tables,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError>;
+
+    /// Applies a batch of events, in order, inside its transaction: one by
+    /// one with [`Projection::apply`] unless the projection writes many in
+    /// one statement. An error names the event (or events) it failed on.
+    async fn apply_batch(
+        &self,
+        tx: &mut Tx,
+        tables: &Tables,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply(tx, tables, event).await.map_err(|e| {
+                ProjectionError::Apply(format!(
+                    "projection {} cannot apply event {} ({} at {}): {e}",
+                    self.name(),
+                    event.event_id,
+                    event.event_type,
+                    event.position
+                ))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// A generation's physical table names, by table name.

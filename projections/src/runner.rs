@@ -342,17 +342,9 @@ impl ProjectionRunner {
             applied,
         )
         .await?;
-        for event in &batch.events {
-            self.projection
-                .apply(&mut tx, &generation.tables, event)
-                .await
-                .map_err(|e| {
-                    ProjectionError::Apply(format!(
-                        "projection {name} cannot apply event {} ({} at {}): {e}",
-                        event.event_id, event.event_type, event.position
-                    ))
-                })?;
-        }
+        self.projection
+            .apply_batch(&mut tx, &generation.tables, &batch.events)
+            .await?;
         tx.commit().await?;
         generation.checkpoint = batch.next;
         self.status.send_modify(|s| s.applied += applied as u64);

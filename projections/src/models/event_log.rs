@@ -19,6 +19,13 @@ pub const NAME: &str = "event_log";
 /// Its one table (and the view queries read).
 const TABLE: &str = "event_log";
 
+/// The columns of a row of the log.
+const COLUMNS: usize = 9;
+
+/// Rows written by one INSERT (9 parameters each, well under SQLite's
+/// limit of 32,766 and PostgreSQL's of 65,535).
+const ROWS_PER_INSERT: usize = 200;
+
 /// The most rows one query returns.
 pub const MAX_LIMIT: u32 = 500;
 
@@ -79,29 +86,65 @@ impl Projection for EventLog {
         tables: &Tables,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
+        self.apply_batch(tx, tables, std::slice::from_ref(event))
+            .await
+    }
+
+    /// One multi-row INSERT per [`ROWS_PER_INSERT`] events: a copy of every
+    /// event is this model's whole work, so one statement per event would
+    /// be most of it.
+    async fn apply_batch(
+        &self,
+        tx: &mut Tx,
+        tables: &Tables,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
         let t = tables.get(TABLE)?;
-        let record = serde_json::to_string(event)
-            .map_err(|e| ProjectionError::Apply(format!("event {}: {e}", event.event_id)))?;
-        tx.execute(
-            &format!(
-                "INSERT INTO {t} (pos_tx, pos_seq, stream_id, category, event_type, \
-                 correlation_id, recorded_at_us, event_id, record) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (pos_tx, pos_seq) DO NOTHING"
-            ),
-            &[
-                int(event.position.tx)?,
-                int(event.position.seq)?,
-                Value::from(event.stream_id.as_str()),
-                Value::from(event.stream_id.category()),
-                Value::from(event.event_type.as_str()),
-                Value::from(event.metadata.correlation_id.to_string()),
-                Value::Int(event.recorded_at.timestamp_micros()),
-                Value::from(event.event_id.to_string()),
-                Value::from(record),
-            ],
-        )
-        .await?;
+        for chunk in events.chunks(ROWS_PER_INSERT) {
+            let mut params = Vec::with_capacity(chunk.len() * COLUMNS);
+            for event in chunk {
+                let record = serde_json::to_string(event).map_err(|e| {
+                    ProjectionError::Apply(format!("event {}: {e}", event.event_id))
+                })?;
+                params.extend([
+                    int(event.position.tx)?,
+                    int(event.position.seq)?,
+                    Value::from(event.stream_id.as_str()),
+                    Value::from(event.stream_id.category()),
+                    Value::from(event.event_type.as_str()),
+                    Value::from(event.metadata.correlation_id.to_string()),
+                    Value::Int(event.recorded_at.timestamp_micros()),
+                    Value::from(event.event_id.to_string()),
+                    Value::from(record),
+                ]);
+            }
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let numbers: Vec<String> = (1..=COLUMNS)
+                        .map(|column| format!("${}", row * COLUMNS + column))
+                        .collect();
+                    format!("({})", numbers.join(", "))
+                })
+                .collect();
+            tx.execute(
+                &format!(
+                    "INSERT INTO {t} (pos_tx, pos_seq, stream_id, category, event_type, \
+                     correlation_id, recorded_at_us, event_id, record) \
+                     VALUES {} ON CONFLICT (pos_tx, pos_seq) DO NOTHING",
+                    rows.join(", ")
+                ),
+                &params,
+            )
+            .await
+            .map_err(|e| {
+                ProjectionError::Apply(format!(
+                    "projection {} cannot copy the events from {} to {}: {e}",
+                    self.name(),
+                    chunk[0].position,
+                    chunk[chunk.len() - 1].position
+                ))
+            })?;
+        }
         Ok(())
     }
 }
