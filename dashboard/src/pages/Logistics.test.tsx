@@ -55,4 +55,28 @@ describe("the logistics page", () => {
     const last = asked()[2];
     expect([last.query.get("sku"), last.query.get("warehouse")]).toEqual(["NUT-1", "Stores - AC"]);
   });
+
+  it("shows more stock levels a page at a time, keeping those shown", async () => {
+    const server = fakeServer({
+      "GET /api/v1/session": { name: "v", role: "viewer" },
+      "GET /api/v1/logistics/inventory": (r: { query: URLSearchParams }) =>
+        r.query.get("cursor") === "after-BOLT-1"
+          ? { levels: [level("NUT-1", "order", 3)], next_cursor: null }
+          : { levels: [level("BOLT-1", "order", 12)], next_cursor: "after-BOLT-1" },
+      "GET /api/v1/logistics/purchase-orders": { purchase_orders: [], next_cursor: null },
+      "GET /api/v1/logistics/shipments": { shipments: [], next_cursor: null },
+      "GET /api/v1/logistics/suppliers": { suppliers: [] },
+    });
+    renderApp("/logistics", server.fetch);
+    expect(await screen.findByText("BOLT-1")).toBeInTheDocument();
+    expect(screen.getByText(/The first 1 levels/)).toBeInTheDocument();
+    await userEvent.click(screen.getByRole("button", { name: "More stock levels" }));
+    expect(await screen.findByText("NUT-1")).toBeInTheDocument();
+    expect(screen.getByText("BOLT-1")).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "More stock levels" })).not.toBeInTheDocument();
+    const cursors = server.requests
+      .filter((r) => r.path === "/api/v1/logistics/inventory")
+      .map((r) => r.query.get("cursor"));
+    expect(cursors).toEqual([null, "after-BOLT-1"]);
+  });
 });

@@ -3,9 +3,10 @@
  * needing attention first), purchase orders (lines and reasoning), inbound
  * shipments with ETAs and alerts, and supplier performance. Live.
  */
-import { useId, useState } from "react";
+import { useEffect, useId, useState } from "react";
 import { Link } from "react-router-dom";
 import type {
+  InventoryLevel,
   InventoryPage,
   LoggedEvent,
   OrderLine,
@@ -123,17 +124,26 @@ function Inventory() {
   // What is typed, and what was applied (on Enter or "Filter").
   const [typed, setTyped] = useState({ sku: "", warehouse: "" });
   const [applied, setApplied] = useState(typed);
+  // Pages already shown, and the cursor of the one asked for now.
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [earlier, setEarlier] = useState<InventoryLevel[]>([]);
+  const key = `${attentionOnly}:${applied.sku}:${applied.warehouse}`;
+  useEffect(() => {
+    setCursor(null);
+    setEarlier([]);
+  }, [key]);
   const levels = useResource(
-    `inventory:${attentionOnly}:${applied.sku}:${applied.warehouse}`,
+    `inventory:${key}:${cursor ?? ""}`,
     (api, min) =>
       api.get<InventoryPage>("/api/v1/logistics/inventory", {
         attention: attentionOnly ? true : undefined,
         sku: applied.sku || undefined,
         warehouse: applied.warehouse || undefined,
         limit: 200,
+        cursor: cursor ?? undefined,
         min_checkpoint: min,
       }),
-    { refreshOn: (e) => categoryOf(e.stream_id) === "inventory_scan" },
+    { refreshOn: (e) => cursor === null && categoryOf(e.stream_id) === "inventory_scan" },
   );
   return (
     <>
@@ -160,7 +170,7 @@ function Inventory() {
       <Loaded
         resource={levels}
         what="stock levels"
-        isEmpty={(p) => p.levels.length === 0}
+        isEmpty={(p) => p.levels.length === 0 && earlier.length === 0}
         empty={attentionOnly ? "No stock level at or below its reorder point." : "No stock level scanned yet."}
       >
         {(page) => (
@@ -181,7 +191,7 @@ function Inventory() {
                 </tr>
               </thead>
               <tbody>
-                {page.levels.map((l) => (
+                {[...earlier, ...page.levels].map((l) => (
                   <tr key={`${l.sku}/${l.warehouse}`} className={l.projected <= l.reorder_point ? "attention" : undefined}>
                     <td>{l.sku}</td>
                     <td>{l.warehouse}</td>
@@ -201,7 +211,19 @@ function Inventory() {
               </tbody>
             </table>
             {page.next_cursor && (
-              <p className="muted small">The first {page.levels.length} levels, by SKU and warehouse: filter by SKU or warehouse for the rest.</p>
+              <p className="muted small">
+                The first {earlier.length + page.levels.length} levels, by SKU and warehouse.{" "}
+                <button
+                  type="button"
+                  className="button"
+                  onClick={() => {
+                    setEarlier([...earlier, ...page.levels]);
+                    setCursor(page.next_cursor);
+                  }}
+                >
+                  More stock levels
+                </button>
+              </p>
             )}
           </div>
         )}
