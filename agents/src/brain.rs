@@ -257,7 +257,10 @@ impl Brain {
                 by: Self::actor(),
                 at: now,
             },
-            ApprovalEvent::ApprovalRequested(_) => return Ok(Vec::new()),
+            // Withdrawn by whoever asked (a department agent), who moves on.
+            ApprovalEvent::ApprovalRequested(_) | ApprovalEvent::ApprovalWithdrawn(_) => {
+                return Ok(Vec::new())
+            }
         };
         let (_, history) = self.load::<Approval>(&event.stream_id, Some(1)).await?;
         let Some(ApprovalEvent::ApprovalRequested(requested)) = history.first() else {

@@ -686,6 +686,55 @@ async fn an_exception_is_escalated_once_and_the_ceo_s_answer_moves_the_task_on()
 }
 
 #[tokio::test]
+async fn goods_that_arrive_before_the_ceo_answers_withdraw_the_question_and_complete_the_task() {
+    let world = World::new().await;
+    let (_, erp_name) = world.placed_order(500).await;
+    world.sim.script(
+        "EZ3000000004",
+        vec![
+            TrackingStep::new("pre_transit", "label_created", "Label created"),
+            TrackingStep::new("failure", "damaged", "Package damaged in transit"),
+            TrackingStep::new("delivered", "arrived_at_destination", "Delivered"),
+        ],
+    );
+    let task = world
+        .dispatch(json!({
+            "tracking_numbers": ["EZ3000000004"],
+            "purchase_orders": [erp_name],
+        }))
+        .await;
+    world.settle().await;
+    let damaged = world.advance("EZ3000000004").await;
+    world.report(&damaged, "evt_damaged").await;
+    world.settle().await;
+    let approvals = world.approvals().await;
+    assert_eq!(approvals.len(), 1, "{approvals:#?}");
+    let approval = approvals[0].0;
+    assert_eq!(world.task_status(task).await, TaskStatus::AwaitingApproval);
+
+    // Delivered while the CEO has not answered.
+    let delivered = world.advance("EZ3000000004").await;
+    world.report(&delivered, "evt_delivered").await;
+    world.settle().await;
+    let history = world
+        .history::<ApprovalEvent>(&Approval::stream(approval))
+        .await;
+    let Some(ApprovalEvent::ApprovalWithdrawn(withdrawn)) = history.last() else {
+        panic!("the question is withdrawn: {history:#?}");
+    };
+    assert_eq!(withdrawn.by, Actor::Agent("logistics_shipments".to_owned()));
+    assert!(
+        withdrawn
+            .reason
+            .starts_with("the goods arrived before a decision: 1 shipment followed"),
+        "{}",
+        withdrawn.reason
+    );
+    assert_eq!(world.task_status(task).await, TaskStatus::Completed);
+    assert_eq!(world.receipts().len(), 1);
+}
+
+#[tokio::test]
 async fn a_rejected_escalation_fails_the_task_with_the_ceo_s_reason() {
     let world = World::new().await;
     let (_, erp_name) = world.placed_order(500).await;

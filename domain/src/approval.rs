@@ -3,7 +3,9 @@
 //! An approval is requested (what, why, how much, by whom, until when),
 //! then granted or rejected by someone other than the requester
 //! (segregation of duties), or it expires. A decision after the deadline is
-//! refused; the expiry itself is recorded by whoever watches the clock.
+//! refused; the expiry itself is recorded by whoever watches the clock. The
+//! requester alone may withdraw a question that events have made moot (the
+//! goods it asked about arrived, say) while it is still pending.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,6 +29,15 @@ pub enum ApprovalCommand {
     /// Record that the deadline passed without a decision.
     Expire {
         /// The clock's time (at or after the deadline).
+        at: DateTime<Utc>,
+    },
+    /// Take the question back: only its requester, only while pending.
+    Withdraw {
+        /// Who withdraws it.
+        by: Actor,
+        /// Why it no longer needs a decision.
+        reason: String,
+        /// When.
         at: DateTime<Utc>,
     },
 }
@@ -87,6 +98,8 @@ pub enum ApprovalEvent {
     ApprovalRejected(ApprovalDecided),
     /// Its deadline passed undecided.
     ApprovalExpired(ApprovalExpired),
+    /// Its requester took it back undecided.
+    ApprovalWithdrawn(ApprovalDecided),
 }
 
 /// A decision was asked for.
@@ -150,6 +163,11 @@ impl DomainEvent for ApprovalEvent {
             version: 1,
             upcasters: &[],
         },
+        EventSchema {
+            event_type: "ApprovalWithdrawn",
+            version: 1,
+            upcasters: &[],
+        },
     ];
 }
 
@@ -189,6 +207,9 @@ pub enum ApprovalRejection {
     /// A rejection must say why.
     #[error("a rejection needs a reason")]
     ReasonEmpty,
+    /// Only the requester may withdraw a request.
+    #[error("only {0}, who asked for this approval, may withdraw it")]
+    NotRequester(Actor),
 }
 
 impl Rejection for ApprovalRejection {
@@ -205,6 +226,7 @@ impl Rejection for ApprovalRejection {
             Self::NotExpired(_) => "approval.not_expired",
             Self::SelfApproval(_) => "approval.self_approval",
             Self::ReasonEmpty => "approval.reason_empty",
+            Self::NotRequester(_) => "approval.not_requester",
         }
     }
 }
@@ -224,6 +246,8 @@ pub enum ApprovalStatus {
     Rejected,
     /// Lapsed undecided.
     Expired,
+    /// Taken back by its requester, undecided.
+    Withdrawn,
 }
 
 /// An approval's state, as far as its rules need it.
@@ -248,6 +272,7 @@ impl Aggregate for Approval {
             ApprovalCommand::Request(request) => self.request(request),
             ApprovalCommand::Decide(decide) => self.decide_on(decide),
             ApprovalCommand::Expire { at } => self.expire(*at),
+            ApprovalCommand::Withdraw { by, reason, at } => self.withdraw(by, reason, *at),
         }
     }
 
@@ -268,6 +293,10 @@ impl Aggregate for Approval {
             },
             ApprovalEvent::ApprovalExpired(_) => Approval {
                 status: ApprovalStatus::Expired,
+                ..self
+            },
+            ApprovalEvent::ApprovalWithdrawn(_) => Approval {
+                status: ApprovalStatus::Withdrawn,
                 ..self
             },
         }
@@ -334,6 +363,32 @@ impl Approval {
             Decision::Reject if reason.is_empty() => return Err(ApprovalRejection::ReasonEmpty),
             Decision::Reject => ApprovalEvent::ApprovalRejected(decided),
         }])
+    }
+
+    fn withdraw(
+        &self,
+        by: &Actor,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ApprovalEvent>, ApprovalRejection> {
+        self.pending()?;
+        match &self.requested_by {
+            Some(requester) if requester == by => {}
+            Some(requester) => return Err(ApprovalRejection::NotRequester(requester.clone())),
+            None => return Err(ApprovalRejection::NotFound),
+        }
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(ApprovalRejection::ReasonEmpty);
+        }
+        if reason.chars().count() > MAX_TEXT_CHARS {
+            return Err(ApprovalRejection::TextTooLong);
+        }
+        Ok(vec![ApprovalEvent::ApprovalWithdrawn(ApprovalDecided {
+            by: by.clone(),
+            reason: reason.to_owned(),
+            decided_at: at,
+        })])
     }
 
     fn expire(&self, at: DateTime<Utc>) -> Result<Vec<ApprovalEvent>, ApprovalRejection> {
@@ -497,5 +552,43 @@ mod tests {
             .then([ApprovalEvent::ApprovalExpired(ApprovalExpired {
                 expired_at: at(18),
             })]);
+    }
+
+    #[test]
+    fn only_the_requester_withdraws_and_only_while_pending() {
+        let withdraw = |by: Actor, reason: &str| ApprovalCommand::Withdraw {
+            by,
+            reason: reason.to_owned(),
+            at: at(12),
+        };
+        let withdrawn = ApprovalEvent::ApprovalWithdrawn(ApprovalDecided {
+            by: agent(),
+            reason: "the goods arrived".to_owned(),
+            decided_at: at(12),
+        });
+        given::<Approval>([requested()])
+            .when(withdraw(agent(), " the goods arrived "))
+            .then([withdrawn.clone()]);
+        given::<Approval>([requested()])
+            .when(withdraw(ceo(), "not needed"))
+            .then_rejected("approval.not_requester");
+        given::<Approval>([requested()])
+            .when(withdraw(agent(), "  "))
+            .then_rejected("approval.reason_empty");
+        given::<Approval>([])
+            .when(withdraw(agent(), "the goods arrived"))
+            .then_rejected("approval.not_found");
+        // Withdrawn, nobody decides it any more; decided, it is not withdrawn.
+        given::<Approval>([requested(), withdrawn])
+            .when(decide(Decision::Approve, ceo(), "", 13))
+            .then_rejected("approval.not_pending");
+        let granted = ApprovalEvent::ApprovalGranted(ApprovalDecided {
+            by: ceo(),
+            reason: String::new(),
+            decided_at: at(10),
+        });
+        given::<Approval>([requested(), granted])
+            .when(withdraw(agent(), "the goods arrived"))
+            .then_rejected("approval.not_pending");
     }
 }

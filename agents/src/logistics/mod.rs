@@ -556,7 +556,9 @@ impl LogisticsAgent {
                 reason: "the approval expired undecided".to_owned(),
                 at: now,
             },
-            ApprovalEvent::ApprovalRequested(_) => return Ok(Vec::new()),
+            ApprovalEvent::ApprovalRequested(_) | ApprovalEvent::ApprovalWithdrawn(_) => {
+                return Ok(Vec::new())
+            }
         };
         Ok(vec![Command::new::<PurchaseOrder>(
             PurchaseOrder::stream(draft.po_id),

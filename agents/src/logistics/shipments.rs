@@ -8,7 +8,7 @@
 //! | event | what the follower does |
 //! | --- | --- |
 //! | `TaskDispatched` (`shipment_tracking`) | starts the task; pairs each tracking number with its purchase order, maps the order's ERP name to ours, creates the carrier's tracker and starts tracking the shipment, recording the scans the tracker has already |
-//! | `CarrierUpdateRecorded` (delivered, applied) | posts a goods receipt for what the order still awaits in the ERP and records it on the order; completes the task once each of its shipments is delivered or returned |
+//! | `CarrierUpdateRecorded` (delivered, applied) | posts a goods receipt for what the order still awaits in the ERP and records it on the order; completes the task once each of its shipments is delivered or returned (withdrawing an alert's question the delivery made moot) |
 //! | `ShipmentAlertRaised` | escalates to the CEO: asks for an approval and lets the task wait for it |
 //! | `ApprovalGranted` / `ApprovalExpired` (of an approval it asked for) | resumes the task (and completes it if every shipment has arrived or gone back) |
 //! | `ApprovalRejected` | fails the task, with the CEO's reason |
@@ -61,7 +61,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use commands::processor::{command_id, derived_id, Command, HandlerError, Processor};
-use domain::approval::{Approval, ApprovalCommand, ApprovalEvent, RequestApproval};
+use domain::approval::{Approval, ApprovalCommand, ApprovalEvent, ApprovalStatus, RequestApproval};
 use domain::logistics::shipment::{
     AlertKind, CarrierUpdateRecorded, ShipmentAlertRaised, ShipmentTrackingStarted, MAX_TEXT_CHARS,
 };
@@ -69,7 +69,7 @@ use domain::logistics::{
     PurchaseOrder, PurchaseOrderCommand, Shipment, ShipmentCommand, ShipmentEvent, ShipmentStatus,
     Sku,
 };
-use domain::task::{Department, Task, TaskCommand, TaskEvent, TaskPlanned};
+use domain::task::{Department, Task, TaskCommand, TaskEvent, TaskPlanned, TaskStatus};
 use domain::work::{repeated_sku, ParcelLine, ShipmentTracking, TaskKind, Work};
 use domain::{Actor, Aggregate, DomainEvent, EventId, RecordedEvent, StreamId};
 use eventstore::{Direction, EventFilter, EventStore};
@@ -497,26 +497,33 @@ impl ShipmentFollower {
     /// Shipments settle concurrently: the handler of the last one to commit
     /// sees every other settled, so at least one sends the completion, and
     /// a second is refused harmlessly.
-    async fn settle(&self, task_id: Uuid) -> Result<Option<Command>, HandlerError> {
+    ///
+    /// A task still waiting for the CEO's answer to an alert of ours when
+    /// every parcel has been delivered needs that answer no more: the
+    /// question is withdrawn and the task resumed before it completes. A
+    /// returned parcel keeps the question open: the goods did not come.
+    async fn settle(&self, task_id: Uuid) -> Result<Vec<Command>, HandlerError> {
         let (task, planned) = self.plan_of(task_id).await?;
         if task.status.is_final() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let Ok(Work::ShipmentTracking(work)) =
             Work::parse(TaskKind::ShipmentTracking, &planned.params)
         else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let Ok(parcels) = self.parcels(&work) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let mut lines = Vec::with_capacity(parcels.len());
+        let mut all_delivered = true;
         for parcel in &parcels {
             let (shipment, _) =
                 load::<Shipment>(&*self.store, &Shipment::stream(parcel.shipment_id), None).await?;
             if !shipment.status.is_final() {
-                return Ok(None);
+                return Ok(Vec::new());
             }
+            all_delivered &= shipment.status == ShipmentStatus::Delivered;
             lines.push(describe(parcel, &shipment));
         }
         let summary = format!(
@@ -525,16 +532,50 @@ impl ShipmentFollower {
             if parcels.len() == 1 { "" } else { "s" },
             lines.join("; ")
         );
-        Ok(Some(
+        let now = Utc::now();
+        let mut commands = Vec::new();
+        if let (TaskStatus::AwaitingApproval, Some(approval_id)) = (task.status, task.awaiting) {
+            let (approval, _) =
+                load::<Approval>(&*self.store, &Approval::stream(approval_id), None).await?;
+            if approval.status == ApprovalStatus::Pending {
+                if !all_delivered || approval.requested_by != Some(Self::actor()) {
+                    return Ok(Vec::new());
+                }
+                let reason = format!("the goods arrived before a decision: {summary}");
+                commands.push(
+                    Command::new::<Approval>(
+                        Approval::stream(approval_id),
+                        ApprovalCommand::Withdraw {
+                            by: Self::actor(),
+                            reason: clip(&reason, MAX_APPROVAL_CHARS),
+                            at: now,
+                        },
+                    )
+                    .refusal_expected(),
+                );
+                commands.push(
+                    Command::new::<Task>(
+                        Task::stream(task_id),
+                        TaskCommand::Resume {
+                            approval_id,
+                            at: now,
+                        },
+                    )
+                    .refusal_expected(),
+                );
+            }
+        }
+        commands.push(
             Command::new::<Task>(
                 Task::stream(task_id),
                 TaskCommand::Complete {
                     summary: clip(&summary, MAX_TASK_CHARS),
-                    at: Utc::now(),
+                    at: now,
                 },
             )
             .refusal_expected(),
-        ))
+        );
+        Ok(commands)
     }
 
     /// An alert: ask the CEO to accept it, and let the task wait for the answer.
@@ -651,7 +692,8 @@ impl ShipmentFollower {
                     .refusal_expected(),
                 );
             }
-            ApprovalEvent::ApprovalRequested(_) => {}
+            // Withdrawn by this follower, which resumed the task then.
+            ApprovalEvent::ApprovalRequested(_) | ApprovalEvent::ApprovalWithdrawn(_) => {}
         }
         Ok(commands)
     }

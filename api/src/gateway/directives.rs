@@ -520,7 +520,8 @@ async fn tasks(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ApprovalQuery {
-    /// Only approvals in this status (`pending`, `granted`, `rejected`, `expired`).
+    /// Only approvals in this status (`pending`, `granted`, `rejected`, `expired`,
+    /// `withdrawn`).
     status: Option<String>,
     /// Only the approvals of this directive.
     directive_id: Option<Uuid>,

@@ -37,6 +37,7 @@ const TONES: Record<string, string> = {
   rejected: "bad",
   cancelled: "neutral",
   expired: "neutral",
+  withdrawn: "neutral",
   exception: "bad",
   returned: "bad",
   open: "bad",

@@ -15,7 +15,7 @@ import { Badge } from "../components/Badge";
 import { ErrorNotice, Loaded, Loading } from "../components/States";
 import { OrderLines } from "./Logistics";
 
-const STATUSES = ["pending", "granted", "rejected", "expired"];
+const STATUSES = ["pending", "granted", "rejected", "expired", "withdrawn"];
 
 /** What a decision form must hold before it is sent; null when it may go. */
 export function decisionProblem(decision: "approve" | "reject", reason: string): string | null {

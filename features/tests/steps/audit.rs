@@ -105,6 +105,7 @@ fn approval_label(status: ApprovalStatus) -> &'static str {
         ApprovalStatus::Granted => "granted",
         ApprovalStatus::Rejected => "rejected",
         ApprovalStatus::Expired => "expired",
+        ApprovalStatus::Withdrawn => "withdrawn",
     }
 }
 

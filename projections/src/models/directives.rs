@@ -327,6 +327,7 @@ async fn approval(
         ApprovalEvent::ApprovalGranted(d) => ("granted", Some(d)),
         ApprovalEvent::ApprovalRejected(d) => ("rejected", Some(d)),
         ApprovalEvent::ApprovalExpired(_) => ("expired", None),
+        ApprovalEvent::ApprovalWithdrawn(d) => ("withdrawn", Some(d)),
     };
     let mut columns = vec![("status", Value::from(status))];
     if let Some(d) = decided {
