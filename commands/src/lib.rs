@@ -3,7 +3,10 @@
 //! [`CommandHandler::handle`] loads an aggregate's stream, folds `evolve`,
 //! calls `decide`, and appends what it returns with the version it loaded as
 //! the expected version. A concurrent writer makes it reload and decide again
-//! (bounded, with jittered backoff). A command id makes it idempotent: the
+//! (bounded, with jittered backoff). The state it appended last on a
+//! stream is remembered, and the next command there is decided on it
+//! without reading the stream again, the expected version proving it (see
+//! `states.rs`). A command id makes it idempotent: the
 //! same id again appends nothing and returns the first result. The store's
 //! append checks the id in the same statement, so a new command costs no
 //! extra round trip; the id is looked up apart only when today's state
@@ -19,6 +22,9 @@ use std::time::Duration;
 
 pub mod control;
 pub mod processor;
+mod states;
+
+use states::States;
 
 use domain::{
     Actor, Aggregate, CommandId, CorrelationId, DecodeError, DomainEvent, EncodeError, EventId,
@@ -134,6 +140,9 @@ const LOAD_PAGE: usize = 1000;
 pub struct CommandHandler {
     store: Arc<dyn EventStore>,
     policy: RetryPolicy,
+    /// The states it appended last, decided on before reading a stream
+    /// again (see `states.rs`).
+    states: Arc<States>,
 }
 
 impl CommandHandler {
@@ -142,6 +151,7 @@ impl CommandHandler {
         Self {
             store,
             policy: RetryPolicy::default(),
+            states: Arc::default(),
         }
     }
 
@@ -195,13 +205,22 @@ impl CommandHandler {
             command_id: Some(envelope.command_id),
             actor: envelope.actor.clone(),
         };
+        let mut remembered = self.states.take::<A>(stream);
         for attempt in 0..self.policy.attempts {
-            let (state, version) = self.load::<A>(stream).await?;
+            let (state, version, guessed) = match remembered.take() {
+                Some((state, version)) => (state, version, true),
+                None => {
+                    let (state, version) = self.load::<A>(stream).await?;
+                    (state, version, false)
+                }
+            };
             // A command handled before is found by the append (which checks
             // its id atomically) or, where today's state refuses it or makes
             // it a no-op, here: either way it answers its first result.
             let events = match state.decide(&envelope.command) {
                 Ok(events) if !events.is_empty() => events,
+                // Decided on a remembered state: decide again on the stream.
+                _ if guessed => continue,
                 decided => {
                     if let Some(first) = self.store.command_result(envelope.command_id).await? {
                         return first_result(first, &envelope);
@@ -222,6 +241,20 @@ impl CommandHandler {
                 .iter()
                 .map(|e| e.encode(EventId::from_uuid(Uuid::now_v7())))
                 .collect::<Result<Vec<_>, _>>()?;
+            // The state after them, as a reload would fold it: from the
+            // events as encoded for the store.
+            let after = events
+                .iter()
+                .map(|e| {
+                    A::Event::decode_parts(&e.event_type, e.schema_version, e.payload.as_str())
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .ok()
+                .map(|stored| {
+                    stored
+                        .iter()
+                        .fold(state, |state, event| state.evolve(event))
+                });
             let request = AppendRequest {
                 stream: stream.clone(),
                 expected: ExpectedVersion::Exact(version),
@@ -230,13 +263,17 @@ impl CommandHandler {
             };
             match self.store.append(request).await {
                 Ok(appended) => {
+                    if let Some(after) = after.filter(|_| !appended.duplicate) {
+                        self.states
+                            .put(appended.stream.clone(), after, appended.last_version);
+                    }
                     return Ok(Handled {
                         stream: appended.stream,
                         version: appended.last_version,
                         events: appended.last_version + 1 - appended.first_version,
                         position: Some(appended.position),
                         duplicate: appended.duplicate,
-                    })
+                    });
                 }
                 Err(StoreError::WrongExpectedVersion { .. }) | Err(StoreError::Retry) => {
                     tracing::debug!(%stream, attempt, "conflict; deciding again");

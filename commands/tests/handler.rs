@@ -152,6 +152,75 @@ async fn concurrent_commands_are_decided_on_fresh_state(store: Arc<dyn EventStor
     assert_eq!(state.status, domain::directive::DirectiveStatus::Cancelled);
 }
 
+fn intervention(text: &str) -> domain::directive::Intervention {
+    domain::directive::Intervention {
+        text: text.to_owned(),
+        by: ceo(),
+        at: Utc::now(),
+    }
+}
+
+/// A handler decides on the state it appended last, but never trusts it
+/// alone: another writer's events make it decide again on the stream, both
+/// where the remembered state would accept the command and where it would
+/// refuse it.
+async fn a_remembered_state_yields_to_another_writer(store: Arc<dyn EventStore>) {
+    let (ours, theirs) = (
+        CommandHandler::new(store.clone()),
+        CommandHandler::new(store.clone()),
+    );
+    let s = directive();
+    ours.handle::<Directive>(envelope(&s, issue()))
+        .await
+        .expect("issue");
+    // Ours remembers it running; another pauses it.
+    theirs
+        .handle::<Directive>(envelope(&s, DirectiveCommand::Pause(intervention("wait"))))
+        .await
+        .expect("pause");
+    // On the remembered state this resume would be refused (not paused):
+    // on the stream it is accepted.
+    let resumed = ours
+        .handle::<Directive>(envelope(&s, DirectiveCommand::Resume(intervention("go"))))
+        .await
+        .expect("resumed on the stream as it is");
+    assert_eq!(resumed.version, 3);
+    // Ours remembers it running again; another pauses it once more, and
+    // ours pauses too: accepted on the remembered state, refused on the
+    // stream, where it is paused already.
+    theirs
+        .handle::<Directive>(envelope(&s, DirectiveCommand::Pause(intervention("again"))))
+        .await
+        .expect("pause");
+    match ours
+        .handle::<Directive>(envelope(
+            &s,
+            DirectiveCommand::Pause(intervention("me too")),
+        ))
+        .await
+    {
+        Err(HandleError::Rejected(r)) => assert_eq!(r.code(), "directive.already_paused"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    // And what it remembers after its own append is what a reload gives.
+    ours.handle::<Directive>(envelope(&s, cancel("enough")))
+        .await
+        .expect("cancel");
+    let (reloaded, version) = theirs.load::<Directive>(&s).await.expect("load");
+    assert_eq!(version, 5);
+    assert_eq!(
+        reloaded.status,
+        domain::directive::DirectiveStatus::Cancelled
+    );
+    match ours
+        .handle::<Directive>(envelope(&s, cancel("twice")))
+        .await
+    {
+        Err(HandleError::Rejected(r)) => assert_eq!(r.code(), "directive.already_closed"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
 macro_rules! both {
     ($name:ident) => {
         mod $name {
@@ -172,3 +241,4 @@ macro_rules! both {
 
 both!(commands_decide_append_and_carry_their_ids);
 both!(concurrent_commands_are_decided_on_fresh_state);
+both!(a_remembered_state_yields_to_another_writer);
