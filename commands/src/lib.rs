@@ -207,20 +207,26 @@ impl CommandHandler {
         };
         let mut remembered = self.states.take::<A>(stream);
         for attempt in 0..self.policy.attempts {
-            let (state, version, guessed) = match remembered.take() {
+            let (mut state, mut version, mut guessed) = match remembered.take() {
                 Some((state, version)) => (state, version, true),
                 None => {
                     let (state, version) = self.load::<A>(stream).await?;
                     (state, version, false)
                 }
             };
+            let mut decided = state.decide(&envelope.command);
+            if guessed && !matches!(&decided, Ok(events) if !events.is_empty()) {
+                // Refused, or nothing to do, on a remembered state: decide
+                // again on the stream as it is.
+                (state, version) = self.load::<A>(stream).await?;
+                guessed = false;
+                decided = state.decide(&envelope.command);
+            }
             // A command handled before is found by the append (which checks
             // its id atomically) or, where today's state refuses it or makes
             // it a no-op, here: either way it answers its first result.
-            let events = match state.decide(&envelope.command) {
+            let events = match decided {
                 Ok(events) if !events.is_empty() => events,
-                // Decided on a remembered state: decide again on the stream.
-                _ if guessed => continue,
                 decided => {
                     if let Some(first) = self.store.command_result(envelope.command_id).await? {
                         return first_result(first, &envelope);
@@ -274,6 +280,10 @@ impl CommandHandler {
                         position: Some(appended.position),
                         duplicate: appended.duplicate,
                     });
+                }
+                // A remembered state another writer outdated: read at once.
+                Err(StoreError::WrongExpectedVersion { .. }) if guessed => {
+                    tracing::debug!(%stream, "remembered state outdated; deciding again");
                 }
                 Err(StoreError::WrongExpectedVersion { .. }) | Err(StoreError::Retry) => {
                     tracing::debug!(%stream, attempt, "conflict; deciding again");
