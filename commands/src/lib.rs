@@ -135,6 +135,9 @@ impl RetryPolicy {
 /// Events read per round trip when loading a stream.
 const LOAD_PAGE: usize = 1000;
 
+/// The largest append (its payloads' bytes) whose state is remembered.
+const REMEMBER_BYTES: usize = 64 * 1024;
+
 /// Handles commands against one event store.
 #[derive(Clone)]
 pub struct CommandHandler {
@@ -248,19 +251,26 @@ impl CommandHandler {
                 .map(|e| e.encode(EventId::from_uuid(Uuid::now_v7())))
                 .collect::<Result<Vec<_>, _>>()?;
             // The state after them, as a reload would fold it: from the
-            // events as encoded for the store.
-            let after = events
-                .iter()
-                .map(|e| {
-                    A::Event::decode_parts(&e.event_type, e.schema_version, e.payload.as_str())
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .ok()
-                .map(|stored| {
-                    stored
-                        .iter()
-                        .fold(state, |state, event| state.evolve(event))
-                });
+            // events as encoded for the store. A large append (a scan's
+            // levels) is not remembered: decoding it again would cost more
+            // than the read it might save.
+            let encoded_bytes: usize = events.iter().map(|e| e.payload.as_str().len()).sum();
+            let after = if encoded_bytes <= REMEMBER_BYTES {
+                events
+                    .iter()
+                    .map(|e| {
+                        A::Event::decode_parts(&e.event_type, e.schema_version, e.payload.as_str())
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .ok()
+                    .map(|stored| {
+                        stored
+                            .iter()
+                            .fold(state, |state, event| state.evolve(event))
+                    })
+            } else {
+                None
+            };
             let request = AppendRequest {
                 stream: stream.clone(),
                 expected: ExpectedVersion::Exact(version),

@@ -221,6 +221,67 @@ async fn a_remembered_state_yields_to_another_writer(store: Arc<dyn EventStore>)
     }
 }
 
+/// A scan recorded with 2,000 levels' figures (an append far larger than
+/// what a handler remembers), then recorded again under another command id:
+/// the second is refused on the stream as it is.
+async fn a_large_append_is_not_remembered_as_the_state_before_it(store: Arc<dyn EventStore>) {
+    use domain::logistics::scan::{
+        InventoryScan, InventoryScanCommand, InventoryScanned, LevelFigures, ScanPurpose,
+    };
+    let handler = CommandHandler::new(store.clone());
+    let scan_id = Uuid::now_v7();
+    let scan = InventoryScanned {
+        scan_id,
+        purpose: ScanPurpose::Report,
+        task_id: None,
+        directive_id: None,
+        warehouses: Vec::new(),
+        sources: vec!["erpnext".to_owned()],
+        levels_read: 2_000,
+        count_differences: Vec::new(),
+        skipped: Vec::new(),
+        decisions: Vec::new(),
+        drafts: Vec::new(),
+        scanned_by: Actor::Agent("logistics".to_owned()),
+        at: Utc::now(),
+    };
+    let levels: Vec<LevelFigures> = (0..2_000)
+        .map(|n| LevelFigures {
+            sku: format!("SKU-{n:06}").parse().expect("sku"),
+            warehouse: "Stores - AC".parse().expect("warehouse"),
+            supplier: "Acme Components Ltd".parse().expect("supplier"),
+            on_hand: 100,
+            reserved: 0,
+            on_order: 0,
+            projected: 100,
+            reorder_point: 40.5,
+            safety_stock: 10.5,
+        })
+        .collect();
+    let record = || InventoryScanCommand::Record {
+        scan: scan.clone(),
+        levels: levels.clone(),
+    };
+    let stream = InventoryScan::stream(scan_id);
+    let envelope = |command| Envelope {
+        stream: stream.clone(),
+        command,
+        command_id: CommandId::from_uuid(Uuid::now_v7()),
+        correlation_id: CorrelationId::from_uuid(Uuid::now_v7()),
+        causation_id: None,
+        actor: Actor::Agent("logistics".to_owned()),
+    };
+    let first = handler
+        .handle::<InventoryScan>(envelope(record()))
+        .await
+        .expect("recorded");
+    assert_eq!(first.version, 3, "two events of levels, then the scan");
+    match handler.handle::<InventoryScan>(envelope(record())).await {
+        Err(HandleError::Rejected(r)) => assert_eq!(r.code(), "scan.already_recorded"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
 macro_rules! both {
     ($name:ident) => {
         mod $name {
@@ -242,3 +303,4 @@ macro_rules! both {
 both!(commands_decide_append_and_carry_their_ids);
 both!(concurrent_commands_are_decided_on_fresh_state);
 both!(a_remembered_state_yields_to_another_writer);
+both!(a_large_append_is_not_remembered_as_the_state_before_it);
