@@ -482,6 +482,7 @@ async fn a_tracking_task_starts_tracking_once_even_when_its_dispatch_is_delivere
             panic!("tracking starts the stream: {history:?}");
         };
         assert_eq!(start.po_id, po_id, "the ERP's order name mapped to ours");
+        assert_eq!(start.task_id, Some(task), "the shipment names its task");
         let scans = updates(history);
         assert_eq!(
             scans.len(),

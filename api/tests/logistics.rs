@@ -420,6 +420,7 @@ async fn lists_page_through_and_every_route_answers_its_documented_shape(kind: K
         ShipmentCommand::StartTracking {
             shipment_id: shipment,
             po_id,
+            task_id: None,
             carrier: "DHL".to_owned(),
             tracking_number: "JD014600006101".to_owned(),
             promised_by: hours(2 + 96),

@@ -89,6 +89,7 @@ impl World {
                 command: ShipmentCommand::StartTracking {
                     shipment_id: id,
                     po_id: Uuid::now_v7(),
+                    task_id: None,
                     carrier: tracker.carrier.clone(),
                     tracking_number: tracker.tracking_code.clone(),
                     promised_by: Utc::now() + chrono::Duration::days(7),

@@ -776,6 +776,7 @@ async fn shipments_follow_their_carrier_and_measure_suppliers(db: Db, store: Arc
             ShipmentCommand::StartTracking {
                 shipment_id: shipment,
                 po_id: main,
+                task_id: None,
                 carrier: "DHL".to_owned(),
                 tracking_number: number.to_owned(),
                 promised_by,

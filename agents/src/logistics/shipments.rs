@@ -301,6 +301,7 @@ impl ShipmentFollower {
             let start_tracking = ShipmentCommand::StartTracking {
                 shipment_id: parcel.shipment_id,
                 po_id: po_ids[parcel.po_name.as_str()],
+                task_id: Some(stream.id()),
                 carrier: parcel.carrier.clone(),
                 tracking_number: parcel.tracking_number.clone(),
                 promised_by: tracker.est_delivery_date.unwrap_or(now + DEFAULT_PROMISE),
@@ -452,11 +453,12 @@ impl ShipmentFollower {
     }
 
     /// The task whose dispatch started tracking this shipment, if the
-    /// follower started it.
+    /// follower started it: named by the shipment's first event.
     ///
-    /// The shipment's first event was caused by the task's dispatch, and the
-    /// first command the follower sent for that dispatch started the task:
-    /// the store's record of that command id names the task's stream.
+    /// A shipment tracked before that event named its task is found through
+    /// its cause: the first event was caused by the task's dispatch, and the
+    /// first command the follower sent for that dispatch started the task,
+    /// so the store's record of that command id names the task's stream.
     async fn task_of(&self, shipment: &StreamId) -> Result<Option<Uuid>, HandlerError> {
         let first = self
             .store
@@ -465,6 +467,14 @@ impl ShipmentFollower {
         let Some(first) = first.first() else {
             return Ok(None);
         };
+        if let ShipmentEvent::ShipmentTrackingStarted(ShipmentTrackingStarted {
+            task_id: Some(task_id),
+            ..
+        }) = ShipmentEvent::decode(first)?
+        {
+            return Ok(Some(task_id));
+        }
+        // Tracked before the event named its task:
         let (Some(dispatch), Actor::Agent(name)) =
             (first.metadata.causation_id, &first.metadata.actor)
         else {

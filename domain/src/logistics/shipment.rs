@@ -97,6 +97,8 @@ pub enum ShipmentCommand {
         shipment_id: Uuid,
         /// The purchase order it delivers.
         po_id: Uuid,
+        /// The task that follows it, if a task does.
+        task_id: Option<Uuid>,
         /// The carrier, e.g. `DHL`.
         carrier: String,
         /// The carrier's tracking number.
@@ -142,6 +144,10 @@ pub struct ShipmentTrackingStarted {
     pub shipment_id: Uuid,
     /// The purchase order it delivers.
     pub po_id: Uuid,
+    /// The task that follows it (absent from shipments tracked before
+    /// tasks were named here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<Uuid>,
     /// The carrier.
     pub carrier: String,
     /// The tracking number.
@@ -294,6 +300,7 @@ impl Aggregate for Shipment {
             ShipmentCommand::StartTracking {
                 shipment_id,
                 po_id,
+                task_id,
                 carrier,
                 tracking_number,
                 promised_by,
@@ -315,6 +322,7 @@ impl Aggregate for Shipment {
                     ShipmentTrackingStarted {
                         shipment_id: *shipment_id,
                         po_id: *po_id,
+                        task_id: *task_id,
                         carrier,
                         tracking_number,
                         promised_by: *promised_by,

@@ -26,6 +26,7 @@ fn start_carrying(contents: Vec<ParcelLine>) -> ShipmentCommand {
     ShipmentCommand::StartTracking {
         shipment_id: Uuid::from_u128(1),
         po_id: Uuid::from_u128(2),
+        task_id: Some(Uuid::from_u128(3)),
         carrier: " DHL ".to_owned(),
         tracking_number: "JD014600006281230415".to_owned(),
         promised_by: promised_by(),
@@ -38,6 +39,7 @@ fn started() -> ShipmentEvent {
     ShipmentEvent::ShipmentTrackingStarted(ShipmentTrackingStarted {
         shipment_id: Uuid::from_u128(1),
         po_id: Uuid::from_u128(2),
+        task_id: Some(Uuid::from_u128(3)),
         carrier: "DHL".to_owned(),
         tracking_number: "JD014600006281230415".to_owned(),
         promised_by: promised_by(),
@@ -136,6 +138,7 @@ fn tracking_starts_once_with_a_carrier_and_a_tracking_number() {
     let start_with = |carrier: &str, tracking_number: &str| ShipmentCommand::StartTracking {
         shipment_id,
         po_id,
+        task_id: None,
         carrier: carrier.to_owned(),
         tracking_number: tracking_number.to_owned(),
         promised_by,
