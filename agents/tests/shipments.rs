@@ -391,6 +391,21 @@ impl World {
             .await;
     }
 
+    /// A placed order of 500 and a tracking task following its one parcel,
+    /// `number`, along these scripted steps: the task, started.
+    async fn follow_one(&self, number: &str, steps: Vec<TrackingStep>) -> Uuid {
+        let (_, erp_name) = self.placed_order(500).await;
+        self.sim.script(number, steps);
+        let task = self
+            .dispatch(json!({
+                "tracking_numbers": [number],
+                "purchase_orders": [erp_name],
+            }))
+            .await;
+        self.settle().await;
+        task
+    }
+
     /// Every approval requested so far.
     async fn approvals(&self) -> Vec<(Uuid, ApprovalRequested)> {
         let filter = EventFilter {
@@ -624,23 +639,17 @@ async fn updates_out_of_order_do_not_move_a_shipment_back() {
 #[tokio::test]
 async fn an_exception_is_escalated_once_and_the_ceo_s_answer_moves_the_task_on() {
     let world = World::new().await;
-    let (_, erp_name) = world.placed_order(500).await;
-    world.sim.script(
-        "EZ3000000003",
-        vec![
-            TrackingStep::new("pre_transit", "label_created", "Label created"),
-            TrackingStep::new("failure", "damaged", "Package damaged in transit")
-                .at("DENVER", "CO", "80202"),
-            TrackingStep::new("delivered", "arrived_at_destination", "Delivered"),
-        ],
-    );
     let task = world
-        .dispatch(json!({
-            "tracking_numbers": ["EZ3000000003"],
-            "purchase_orders": [erp_name],
-        }))
+        .follow_one(
+            "EZ3000000003",
+            vec![
+                TrackingStep::new("pre_transit", "label_created", "Label created"),
+                TrackingStep::new("failure", "damaged", "Package damaged in transit")
+                    .at("DENVER", "CO", "80202"),
+                TrackingStep::new("delivered", "arrived_at_destination", "Delivered"),
+            ],
+        )
         .await;
-    world.settle().await;
     let damaged = world.advance("EZ3000000003").await;
     world.report(&damaged, "evt_damaged").await;
     // The carrier repeats itself in another event.
@@ -689,22 +698,16 @@ async fn an_exception_is_escalated_once_and_the_ceo_s_answer_moves_the_task_on()
 #[tokio::test]
 async fn goods_that_arrive_before_the_ceo_answers_withdraw_the_question_and_complete_the_task() {
     let world = World::new().await;
-    let (_, erp_name) = world.placed_order(500).await;
-    world.sim.script(
-        "EZ3000000004",
-        vec![
-            TrackingStep::new("pre_transit", "label_created", "Label created"),
-            TrackingStep::new("failure", "damaged", "Package damaged in transit"),
-            TrackingStep::new("delivered", "arrived_at_destination", "Delivered"),
-        ],
-    );
     let task = world
-        .dispatch(json!({
-            "tracking_numbers": ["EZ3000000004"],
-            "purchase_orders": [erp_name],
-        }))
+        .follow_one(
+            "EZ3000000004",
+            vec![
+                TrackingStep::new("pre_transit", "label_created", "Label created"),
+                TrackingStep::new("failure", "damaged", "Package damaged in transit"),
+                TrackingStep::new("delivered", "arrived_at_destination", "Delivered"),
+            ],
+        )
         .await;
-    world.settle().await;
     let damaged = world.advance("EZ3000000004").await;
     world.report(&damaged, "evt_damaged").await;
     world.settle().await;
@@ -738,21 +741,15 @@ async fn goods_that_arrive_before_the_ceo_answers_withdraw_the_question_and_comp
 #[tokio::test]
 async fn a_rejected_escalation_fails_the_task_with_the_ceo_s_reason() {
     let world = World::new().await;
-    let (_, erp_name) = world.placed_order(500).await;
-    world.sim.script(
-        "EZ4000000004",
-        vec![
-            TrackingStep::new("pre_transit", "label_created", "Label created"),
-            TrackingStep::new("return_to_sender", "return", "Returned to sender: refused"),
-        ],
-    );
     let task = world
-        .dispatch(json!({
-            "tracking_numbers": ["EZ4000000004"],
-            "purchase_orders": [erp_name],
-        }))
+        .follow_one(
+            "EZ4000000004",
+            vec![
+                TrackingStep::new("pre_transit", "label_created", "Label created"),
+                TrackingStep::new("return_to_sender", "return", "Returned to sender: refused"),
+            ],
+        )
         .await;
-    world.settle().await;
     let returned = world.advance("EZ4000000004").await;
     world.report(&returned, "evt_returned").await;
     world.settle().await;
