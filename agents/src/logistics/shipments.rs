@@ -10,7 +10,7 @@
 //! | `TaskDispatched` (`shipment_tracking`) | starts the task; pairs each tracking number with its purchase order, maps the order's ERP name to ours, creates the carrier's tracker and starts tracking the shipment, recording the scans the tracker has already |
 //! | `CarrierUpdateRecorded` (delivered, applied) | posts a goods receipt for what the order still awaits in the ERP and records it on the order; completes the task once each of its shipments is delivered or returned (withdrawing an alert's question the delivery made moot) |
 //! | `ShipmentAlertRaised` | escalates to the CEO: asks for an approval and lets the task wait for it |
-//! | `ApprovalGranted` / `ApprovalExpired` (of an approval it asked for) | resumes the task (and completes it if every shipment has arrived or gone back) |
+//! | `ApprovalGranted` / `ApprovalExpired` / `ApprovalWithdrawn` (of an approval it asked for) | resumes the task (and completes it if every shipment has arrived or gone back) |
 //! | `ApprovalRejected` | fails the task, with the CEO's reason |
 //!
 //! The carrier's later updates come in through its webhook (the gateway's
@@ -510,8 +510,10 @@ impl ShipmentFollower {
     ///
     /// A task still waiting for the CEO's answer to an alert of ours when
     /// every parcel has been delivered needs that answer no more: the
-    /// question is withdrawn and the task resumed before it completes. A
-    /// returned parcel keeps the question open: the goods did not come.
+    /// question is withdrawn, and its `ApprovalWithdrawn` resumes and
+    /// completes the task (a decision the CEO made meanwhile wins instead,
+    /// the withdrawal being refused). A returned parcel keeps the question
+    /// open: the goods did not come.
     async fn settle(&self, task_id: Uuid) -> Result<Vec<Command>, HandlerError> {
         let (task, planned) = self.plan_of(task_id).await?;
         if task.status.is_final() {
@@ -543,7 +545,6 @@ impl ShipmentFollower {
             lines.join("; ")
         );
         let now = Utc::now();
-        let mut commands = Vec::new();
         if let (TaskStatus::AwaitingApproval, Some(approval_id)) = (task.status, task.awaiting) {
             let (approval, _) =
                 load::<Approval>(&*self.store, &Approval::stream(approval_id), None).await?;
@@ -552,40 +553,25 @@ impl ShipmentFollower {
                     return Ok(Vec::new());
                 }
                 let reason = format!("the goods arrived before a decision: {summary}");
-                commands.push(
-                    Command::new::<Approval>(
-                        Approval::stream(approval_id),
-                        ApprovalCommand::Withdraw {
-                            by: Self::actor(),
-                            reason: clip(&reason, MAX_APPROVAL_CHARS),
-                            at: now,
-                        },
-                    )
-                    .refusal_expected(),
-                );
-                commands.push(
-                    Command::new::<Task>(
-                        Task::stream(task_id),
-                        TaskCommand::Resume {
-                            approval_id,
-                            at: now,
-                        },
-                    )
-                    .refusal_expected(),
-                );
+                return Ok(vec![Command::new::<Approval>(
+                    Approval::stream(approval_id),
+                    ApprovalCommand::Withdraw {
+                        by: Self::actor(),
+                        reason: clip(&reason, MAX_APPROVAL_CHARS),
+                        at: now,
+                    },
+                )
+                .refusal_expected()]);
             }
         }
-        commands.push(
-            Command::new::<Task>(
-                Task::stream(task_id),
-                TaskCommand::Complete {
-                    summary: clip(&summary, MAX_TASK_CHARS),
-                    at: now,
-                },
-            )
-            .refusal_expected(),
-        );
-        Ok(commands)
+        Ok(vec![Command::new::<Task>(
+            Task::stream(task_id),
+            TaskCommand::Complete {
+                summary: clip(&summary, MAX_TASK_CHARS),
+                at: now,
+            },
+        )
+        .refusal_expected()])
     }
 
     /// An alert: ask the CEO to accept it, and let the task wait for the answer.
@@ -673,7 +659,9 @@ impl ShipmentFollower {
         let now = Utc::now();
         let mut commands = Vec::new();
         match decision {
-            ApprovalEvent::ApprovalGranted(_) | ApprovalEvent::ApprovalExpired(_) => {
+            ApprovalEvent::ApprovalGranted(_)
+            | ApprovalEvent::ApprovalExpired(_)
+            | ApprovalEvent::ApprovalWithdrawn(_) => {
                 commands.push(
                     Command::new::<Task>(
                         task,
@@ -702,8 +690,7 @@ impl ShipmentFollower {
                     .refusal_expected(),
                 );
             }
-            // Withdrawn by this follower, which resumed the task then.
-            ApprovalEvent::ApprovalRequested(_) | ApprovalEvent::ApprovalWithdrawn(_) => {}
+            ApprovalEvent::ApprovalRequested(_) => {}
         }
         Ok(commands)
     }
@@ -723,6 +710,7 @@ impl Processor for ShipmentFollower {
             "ApprovalGranted",
             "ApprovalRejected",
             "ApprovalExpired",
+            "ApprovalWithdrawn",
         ];
         EventFilter::of(
             &[Task::CATEGORY, Shipment::CATEGORY, Approval::CATEGORY],
