@@ -296,6 +296,7 @@ async fn run_serve(
     let wants = |part| only.is_empty() || only.contains(&part);
     let mut config = SystemConfig::new(database_url);
     config.nats_url = nats_url;
+    config.max_projection_lag = max_projection_lag;
     config.planner = planner.planner()?;
     config.erp = adapters.erp(&config.adapters)?;
     if let Some(erp) = config.erp.clone() {
@@ -328,8 +329,7 @@ async fn run_serve(
         agents: wants(Part::Agents),
     };
     let system = System::start(config).await?;
-    let gateway = wants(Part::Gateway).then_some(max_projection_lag);
-    let result = serve_until_interrupted(&system, listen, gateway, None).await;
+    let result = serve_until_interrupted(&system, listen, wants(Part::Gateway), None).await;
     system.shutdown();
     result
 }
@@ -390,31 +390,27 @@ async fn run_demo(
         simulated.carrier.url(),
         token.secret
     );
-    let gateway = Some(gateway::MAX_PROJECTION_LAG);
-    let result = serve_until_interrupted(&system, listen, gateway, Some(banner)).await;
+    let result = serve_until_interrupted(&system, listen, true, Some(banner)).await;
     moving.abort();
     system.shutdown();
     result
 }
 
 /// Serves the gateway over a running system until Ctrl-C (or just waits
-/// for Ctrl-C when this process runs no gateway): `gateway` is how far
-/// behind a read model may be before `/readyz` says not ready, `None`
-/// without a gateway.
+/// for Ctrl-C when this process runs no gateway).
 async fn serve_until_interrupted(
     system: &System,
     listen: &str,
-    gateway: Option<std::time::Duration>,
+    gateway_wanted: bool,
     banner: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let Some(max_projection_lag) = gateway else {
+    if !gateway_wanted {
         eprintln!("running without the gateway; Ctrl-C stops");
         tokio::signal::ctrl_c().await?;
         return Ok(ExitCode::SUCCESS);
-    };
+    }
     let mut state = system.gateway_state().await?;
     state.activity = ACTIVITY.clone();
-    state.max_projection_lag = max_projection_lag;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;

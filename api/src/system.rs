@@ -97,6 +97,9 @@ pub struct SystemConfig {
     /// The secret the carrier signs its webhooks with (`None`: the gateway
     /// has no carrier webhook); never logged.
     pub carrier_webhook_secret: Option<String>,
+    /// How far behind the log a read model this process runs may be before
+    /// the gateway's `/readyz` says not ready.
+    pub max_projection_lag: Duration,
     /// How often to ask the carrier about shipments on their way, for what
     /// lost webhooks did not say (`None`: never).
     pub carrier_poll: Option<Duration>,
@@ -122,6 +125,7 @@ impl SystemConfig {
             reorder: ReorderPolicy::default(),
             carrier: None,
             carrier_webhook_secret: None,
+            max_projection_lag: crate::gateway::MAX_PROJECTION_LAG,
             carrier_poll: Some(Duration::from_secs(600)),
             adapters: HealthBoard::new(),
             standing_orders: Vec::new(),
@@ -148,6 +152,7 @@ pub struct System {
     /// The adapters' health.
     pub adapters: HealthBoard,
     carrier_webhook_secret: Option<String>,
+    max_projection_lag: Duration,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -288,6 +293,7 @@ impl System {
             nats,
             adapters: config.adapters,
             carrier_webhook_secret: config.carrier_webhook_secret,
+            max_projection_lag: config.max_projection_lag,
             tasks,
         })
     }
@@ -303,6 +309,7 @@ impl System {
         state.nats = self.nats.clone();
         state.adapters = self.adapters.clone();
         state.carrier_webhook_secret = self.carrier_webhook_secret.clone();
+        state.max_projection_lag = self.max_projection_lag;
         Ok(state)
     }
 
