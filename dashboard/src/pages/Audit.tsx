@@ -139,13 +139,15 @@ function EventTable({ events }: { events: LoggedEvent[] }) {
 }
 
 function EventLog({ filters }: { filters: Filters }) {
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [pages, setPages] = useState<LoggedEvent[]>([]);
+  // Older pages shown and the cursor asked for now, for the filters they
+  // were asked with: other filters start from the newest page.
   const key = JSON.stringify(filters);
-  useEffect(() => {
-    setCursor(null);
-    setPages([]);
-  }, [key]);
+  const [paging, setPaging] = useState<{ key: string; cursor: string | null; pages: LoggedEvent[] }>({
+    key,
+    cursor: null,
+    pages: [],
+  });
+  const { cursor, pages } = paging.key === key ? paging : { cursor: null, pages: [] };
   const first = useResource(
     `events:${key}:${cursor ?? ""}`,
     (api, min) => api.get<EventsPage>("/api/v1/events", { ...filters, order: "desc", limit: 100, cursor, min_checkpoint: min }),
@@ -160,10 +162,7 @@ function EventLog({ filters }: { filters: Filters }) {
             <button
               type="button"
               className="button"
-              onClick={() => {
-                setPages([...pages, ...page.events]);
-                setCursor(page.next_cursor);
-              }}
+              onClick={() => setPaging({ key, cursor: page.next_cursor, pages: [...pages, ...page.events] })}
             >
               Older events
             </button>

@@ -74,9 +74,14 @@ describe("the logistics page", () => {
     expect(await screen.findByText("NUT-1")).toBeInTheDocument();
     expect(screen.getByText("BOLT-1")).toBeInTheDocument();
     expect(screen.queryByRole("button", { name: "More stock levels" })).not.toBeInTheDocument();
-    const cursors = server.requests
-      .filter((r) => r.path === "/api/v1/logistics/inventory")
-      .map((r) => r.query.get("cursor"));
-    expect(cursors).toEqual([null, "after-BOLT-1"]);
+    const inventory = () => server.requests.filter((r) => r.path === "/api/v1/logistics/inventory");
+    expect(inventory().map((r) => r.query.get("cursor"))).toEqual([null, "after-BOLT-1"]);
+
+    // Other filters start from the first page, never with the old cursor.
+    await userEvent.type(screen.getByLabelText("SKU"), "BOLT-1{Enter}");
+    await waitFor(() => expect(inventory()).toHaveLength(3));
+    expect([inventory()[2].query.get("sku"), inventory()[2].query.get("cursor")]).toEqual(["BOLT-1", null]);
+    expect(await screen.findByRole("button", { name: "More stock levels" })).toBeInTheDocument();
+    expect(screen.queryByText("NUT-1")).not.toBeInTheDocument();
   });
 });

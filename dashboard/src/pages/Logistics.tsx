@@ -3,7 +3,7 @@
  * needing attention first), purchase orders (lines and reasoning), inbound
  * shipments with ETAs and alerts, and supplier performance. Live.
  */
-import { useEffect, useId, useState } from "react";
+import { useId, useState } from "react";
 import { Link } from "react-router-dom";
 import type {
   InventoryLevel,
@@ -124,14 +124,15 @@ function Inventory() {
   // What is typed, and what was applied (on Enter or "Filter").
   const [typed, setTyped] = useState({ sku: "", warehouse: "" });
   const [applied, setApplied] = useState(typed);
-  // Pages already shown, and the cursor of the one asked for now.
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [earlier, setEarlier] = useState<InventoryLevel[]>([]);
+  // Pages already shown and the cursor of the one asked for now, for the
+  // filters they were asked with: other filters start from the first page.
   const key = `${attentionOnly}:${applied.sku}:${applied.warehouse}`;
-  useEffect(() => {
-    setCursor(null);
-    setEarlier([]);
-  }, [key]);
+  const [paging, setPaging] = useState<{ key: string; cursor: string | null; earlier: InventoryLevel[] }>({
+    key,
+    cursor: null,
+    earlier: [],
+  });
+  const { cursor, earlier } = paging.key === key ? paging : { cursor: null, earlier: [] };
   const levels = useResource(
     `inventory:${key}:${cursor ?? ""}`,
     (api, min) =>
@@ -216,10 +217,7 @@ function Inventory() {
                 <button
                   type="button"
                   className="button"
-                  onClick={() => {
-                    setEarlier([...earlier, ...page.levels]);
-                    setCursor(page.next_cursor);
-                  }}
+                  onClick={() => setPaging({ key, cursor: page.next_cursor, earlier: [...earlier, ...page.levels] })}
                 >
                   More stock levels
                 </button>
