@@ -38,9 +38,11 @@ use eventstore::{EventFilter, StoreError};
 mod db;
 pub mod models;
 mod registry;
+mod rows;
 mod runner;
 
 pub use db::{Db, Tx, Value};
+pub use rows::RowWrites;
 pub use runner::{
     ProjectionRunner, ProjectionState, ProjectionStatus, RebuildHandle, RunnerConfig,
 };

@@ -29,7 +29,13 @@ pub(crate) fn id(uuid: Uuid) -> Value {
 
 /// A count, saturating at the largest integer a column holds.
 pub(crate) fn int(n: u64) -> Value {
-    Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    Value::Int(count(n))
+}
+
+/// A count as a column's integer (saturating: a count past `i64::MAX` is
+/// not a real one).
+pub(crate) fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// An event the read model cannot decode.
