@@ -475,3 +475,60 @@ async fn an_abandoned_transaction_cannot_hold_readers_up_for_long() {
         .expect("show");
     assert_eq!(timeout, "30s");
 }
+
+/// Every subscriber reads the log after each commit, mostly to find nothing
+/// new. No plan of those reads may scan the table: not the one PostgreSQL
+/// makes for the actual arguments, nor the generic one it switches a
+/// prepared statement to after a few executions, which knows no argument.
+/// (Asked with `EXISTS`, "anything beyond the horizon?" was planned as a
+/// sequential scan that read the whole log on every read.)
+#[tokio::test]
+async fn reads_that_find_nothing_new_never_scan_the_log() {
+    let db = TestPostgres::new().await;
+    for category in ["directive", "task", "approval", "shipment"] {
+        for _ in 0..10 {
+            db.store
+                .append(request(&stream(category), ExpectedVersion::NoStream, 100))
+                .await
+                .expect("append");
+        }
+    }
+    let mut connection = db.store.pool().acquire().await.expect("connection");
+    sqlx::raw_sql("ANALYZE events")
+        .execute(&mut *connection)
+        .await
+        .expect("analyze");
+    let head: i64 = sqlx::query_scalar("SELECT max(tx_id) FROM events")
+        .fetch_one(&mut *connection)
+        .await
+        .expect("head");
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
+            .execute(&mut *connection)
+            .await
+            .expect("plan mode");
+        for (i, (sql, types, arguments)) in eventstore::postgres::global_read_statements(head)
+            .into_iter()
+            .enumerate()
+        {
+            let name = format!("read_{mode}_{i}");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "PREPARE {name} ({types}) AS {sql}"
+            )))
+            .execute(&mut *connection)
+            .await
+            .expect("prepare");
+            let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE {name} ({arguments})"
+            )))
+            .fetch_all(&mut *connection)
+            .await
+            .expect("explain");
+            let plan = plan.join("\n");
+            assert!(
+                !plan.contains("Seq Scan on events"),
+                "{mode}: {sql}\nscans the log:\n{plan}"
+            );
+        }
+    }
+}
