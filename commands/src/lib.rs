@@ -208,7 +208,16 @@ impl CommandHandler {
             command_id: Some(envelope.command_id),
             actor: envelope.actor.clone(),
         };
-        let mut remembered = self.states.take::<A>(stream);
+        // A stream this handler did not append to last is guessed new:
+        // most such commands create their stream (an order, a task), and
+        // reading an empty stream first cost a round trip each. The guess
+        // is proven like a remembered state: refused or a no-op on it, the
+        // command is decided again on the stream as read; accepted, the
+        // append expects no stream, and an existing one refuses it.
+        let mut remembered = self
+            .states
+            .take::<A>(stream)
+            .or_else(|| Some((A::default(), 0)));
         for attempt in 0..self.policy.attempts {
             let (mut state, mut version, mut guessed) = match remembered.take() {
                 Some((state, version)) => (state, version, true),
@@ -291,7 +300,8 @@ impl CommandHandler {
                         duplicate: appended.duplicate,
                     });
                 }
-                // A remembered state another writer outdated: read at once.
+                // A remembered (or guessed) state another writer outdated:
+                // read at once.
                 Err(StoreError::WrongExpectedVersion { .. }) if guessed => {
                     tracing::debug!(%stream, "remembered state outdated; deciding again");
                 }

@@ -300,7 +300,50 @@ macro_rules! both {
     };
 }
 
+/// A handler that never saw a stream decides first as if it were new. On a
+/// new stream that is the whole story; on an existing one the append's
+/// expected version refuses the guess and the command is decided again on
+/// the stream: a second order on it is refused, the first order's command
+/// again is its first result, and a command for an existing order applies.
+async fn a_stream_never_seen_is_guessed_new_and_proven_by_the_append(store: Arc<dyn EventStore>) {
+    let s = directive();
+    let first = envelope(&s, issue());
+    let issued = CommandHandler::new(store.clone())
+        .handle::<Directive>(first.clone())
+        .await
+        .expect("issue");
+    assert_eq!(
+        (issued.version, issued.events, issued.duplicate),
+        (1, 1, false)
+    );
+
+    match CommandHandler::new(store.clone())
+        .handle::<Directive>(envelope(&s, issue()))
+        .await
+    {
+        Err(HandleError::Rejected(r)) => assert_eq!(r.code(), "directive.already_issued"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    let again = CommandHandler::new(store.clone())
+        .handle::<Directive>(first)
+        .await
+        .expect("the same command again");
+    assert_eq!((again.version, again.duplicate), (1, true));
+    let paused = CommandHandler::new(store.clone())
+        .handle::<Directive>(envelope(&s, DirectiveCommand::Pause(intervention("wait"))))
+        .await
+        .expect("pause");
+    assert_eq!(paused.version, 2);
+    let events = store
+        .read_stream(&s, 1, Direction::Forward, 10)
+        .await
+        .expect("read");
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["DirectiveIssued", "DirectivePaused"]);
+}
+
 both!(commands_decide_append_and_carry_their_ids);
+both!(a_stream_never_seen_is_guessed_new_and_proven_by_the_append);
 both!(concurrent_commands_are_decided_on_fresh_state);
 both!(a_remembered_state_yields_to_another_writer);
 both!(a_large_append_is_not_remembered_as_the_state_before_it);
