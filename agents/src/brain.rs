@@ -109,24 +109,24 @@ impl Brain {
     /// event is on record already (a redelivery, a replay): the planner is
     /// never asked twice about one event.
     async fn plan(&self, event: &RecordedEvent) -> Result<Vec<Command>, HandlerError> {
-        let later = self
+        // One read: the directive as of this event, and what came after it.
+        let history = self
             .store
-            .read_stream(
-                &event.stream_id,
-                event.stream_version + 1,
-                Direction::Forward,
-                usize::MAX,
-            )
+            .read_stream(&event.stream_id, 1, Direction::Forward, usize::MAX)
             .await?;
+        let (before, later) =
+            history.split_at(history.partition_point(|e| e.stream_version <= event.stream_version));
         let answered = later
             .iter()
             .any(|e| e.metadata.causation_id == Some(event.event_id.as_uuid()));
         if answered {
             return Ok(Vec::new());
         }
-        let (directive, _) = self
-            .load::<Directive>(&event.stream_id, Some(event.stream_version))
-            .await?;
+        let decoded = before
+            .iter()
+            .map(DirectiveEvent::decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let directive = Directive::replay(&decoded);
         let Some(issued) = directive.issued.as_ref() else {
             return Ok(Vec::new());
         };
