@@ -188,6 +188,9 @@ impl System {
                     (Arc::new(store.clone()), Db::sqlite(&store), None)
                 }
             };
+        // One handler for the whole process: the gateway, the processors
+        // and the schedule decide on the states each other appended.
+        let handler = CommandHandler::new(Arc::clone(&store));
         let mut tasks = Vec::new();
         let (stop, follower) = stop_switch(Arc::clone(&store));
         tasks.push(follower);
@@ -226,6 +229,7 @@ impl System {
                 Arc::clone(&store),
                 ProcessorConfig::default(),
             )
+            .sending_through(handler.clone())
             .stopped_by(stop.clone());
             processors.insert(processor.name().to_owned(), runner.status());
             tasks.push(tokio::spawn(runner.run()));
@@ -263,10 +267,7 @@ impl System {
             // Lapsed approvals end the tasks that waited for them.
             let clock = ApprovalClock::new(Arc::clone(&store), db.clone());
             tasks.push(tokio::spawn(clock.run()));
-            let schedule = Schedule::new(
-                CommandHandler::new(Arc::clone(&store)),
-                config.standing_orders,
-            );
+            let schedule = Schedule::new(handler.clone(), config.standing_orders);
             tasks.push(tokio::spawn(schedule.run()));
         }
         let mut projections = BTreeMap::new();
@@ -284,7 +285,7 @@ impl System {
             }
         }
         Ok(System {
-            handler: CommandHandler::new(Arc::clone(&store)),
+            handler,
             store,
             db,
             processors,
@@ -303,6 +304,7 @@ impl System {
     /// switch it runs.
     pub async fn gateway_state(&self) -> anyhow::Result<AppState> {
         let mut state = AppState::new(Arc::clone(&self.store), self.db.clone()).await?;
+        state.handler = self.handler.clone();
         state.processors = self.processors.clone();
         state.projections = self.projections.clone();
         state.stop = Some(self.stop.clone());

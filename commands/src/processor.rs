@@ -312,6 +312,17 @@ impl ProcessorRunner {
         self
     }
 
+    /// Sends its commands through `handler` (over the same store), so that
+    /// the states it remembers are shared with whatever else uses it: a
+    /// process that handles a command and then the events it caused decides
+    /// on the state it appended, instead of reading the stream again.
+    pub fn sending_through(mut self, handler: CommandHandler) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.commands = handler;
+        }
+        self
+    }
+
     /// Follows the processor's health.
     pub fn status(&self) -> watch::Receiver<ProcessorStatus> {
         self.shared.status.subscribe()
