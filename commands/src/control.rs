@@ -1,6 +1,7 @@
 //! Follows the company-wide stop switch ([`domain::control`]) for the
 //! processors of this process: [`stop_switch`] reads its stream whenever the
-//! store changes and publishes whether it is engaged.
+//! store changes (at most every [`MIN_INTERVAL`]) and publishes whether it
+//! is engaged.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,11 @@ use tokio::task::JoinHandle;
 /// How often the switch is read again when no change was signalled (a
 /// change in another process may not be signalled here).
 const RECHECK: Duration = Duration::from_secs(1);
+
+/// The shortest pause between two reads: the store signals every commit,
+/// and a busy log commits a thousand times a second, nearly never to this
+/// stream. A change to the switch is seen at most this much later.
+const MIN_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Whether the stop switch is engaged, kept current by the returned task
 /// (abort it to stop following). Starts as engaged until the switch's
@@ -50,10 +56,12 @@ pub fn stop_switch(store: Arc<dyn EventStore>) -> (watch::Receiver<bool>, JoinHa
                 }
                 Err(error) => tracing::warn!(%error, "cannot read the stop switch; retrying"),
             }
+            let read_at = tokio::time::Instant::now();
             if let Ok(Err(_)) = tokio::time::timeout(RECHECK, changes.changed()).await {
                 // The store signals no more: read again now and then.
                 tokio::time::sleep(RECHECK).await;
             }
+            tokio::time::sleep_until(read_at + MIN_INTERVAL).await;
         }
     });
     (receiver, task)
