@@ -50,6 +50,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "appender_marker",
         sql: include_str!("../migrations/postgres/0004_appender_marker.sql"),
     },
+    Migration {
+        version: 5,
+        name: "read_all",
+        sql: include_str!("../migrations/postgres/0005_read_all.sql"),
+    },
 ];
 
 /// SQLite's migrations.

@@ -6,7 +6,8 @@
 //! id, sequence) and stop at a horizon below which every transaction that
 //! may append to this log has finished (see migration 0004: appenders hold a
 //! marker lock, so unrelated open transactions of the cluster hold no reader
-//! back). Tailers are woken by LISTEN/NOTIFY; the NOTIFY
+//! back), each one round trip to the `agentos_read_all` function (migration
+//! 0005). Tailers are woken by LISTEN/NOTIFY; the NOTIFY
 //! is sent after commit by a coalescing task, never inside the appending
 //! transaction (PostgreSQL serialises the commits of notifying transactions).
 
@@ -556,78 +557,13 @@ fn read_query<'q>(
 const APPENDER_MARKER: &str =
     "SELECT pg_advisory_xact_lock_shared(1095189334, hashtext(current_schema()))";
 
-/// The first half of a gap-safe read: this statement's snapshot's xmax, and
-/// the transaction ids (32-bit) of the appender marker's holders, read after
-/// that snapshot was taken.
-///
-/// A holder's id is read from its backend (`backend_xid` of
-/// `pg_stat_get_activity(pid)`, the function behind `pg_stat_activity`,
-/// asked for the holders alone: the view builds every backend's row and
-/// joins, which cost more than the rest of the read), not from its
-/// `transactionid` lock: PostgreSQL publishes the id in the
-/// backend when it assigns it, under the same lock that advances the next
-/// id, but inserts the `transactionid` lock a moment later. A holder caught
-/// in that moment, with an id below this snapshot's xmax, would be missing
-/// from the lock table, the horizon would pass it, and its events, committed
-/// later, would be skipped for good. (The relay's abort test caught this
-/// about once in twenty runs.)
-const APPENDERS: &str = "\
-WITH m AS MATERIALIZED (
-    SELECT DISTINCT pid FROM pg_locks
-     WHERE locktype = 'advisory' AND classid = 1095189334 AND objsubid = 2
-       AND objid = (hashtext(current_schema())::bigint & 4294967295)::oid
-       AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
-SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
-       coalesce(array_agg(s.backend_xid::text::bigint) FILTER (WHERE s.backend_xid IS NOT NULL), '{}')
-  FROM m CROSS JOIN LATERAL pg_stat_get_activity(m.pid) s";
-
-/// The second half, as a CTE `h(horizon)` over parameters `$6` (the first
-/// half's xmax) and `$7` (its appenders): the oldest appender still in
-/// progress in this statement's snapshot, else that xmax. Every transaction
-/// below it has finished, holds no marker (so never appends), or is not in
-/// this snapshot's past at all.
-macro_rules! horizon_cte {
-    () => {
-        concat!(
-            "WITH h AS (SELECT LEAST($6::bigint, pg_snapshot_xmax(pg_current_snapshot())::text::bigint, ",
-            "(SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x ",
-            "WHERE (x::text::bigint & 4294967295) = ANY($7::bigint[]))) AS horizon) "
-        )
-    };
-}
-
-/// Whether the statement's snapshot holds events at or above its horizon
-/// (waiting behind an appender still open): one uncorrelated subquery over
-/// the CTE `h`. A commit after the snapshot is announced by its NOTIFY, so
-/// a reader that finds nothing here may wait for that.
-///
-/// Asked as "is the log's greatest transaction id at or above the horizon",
-/// one step down the primary key whatever the plan. Asked as `EXISTS (…
-/// WHERE tx_id >= horizon)`, the planner cannot know the horizon and
-/// expects a third of the log to match, so it scans the table for the
-/// first match; in the usual case, nothing waiting, that read the whole
-/// log on every read of every subscriber.
-macro_rules! beyond_horizon {
-    () => {
-        "coalesce((SELECT max(tx_id) FROM events) >= (SELECT horizon FROM h), false)"
-    };
-}
-
-/// Events after a position, below the horizon of the statement's own snapshot:
-/// uncorrelated subqueries, evaluated once, bound the scan and are returned
-/// with every row (the horizon, and whether events wait beyond it).
-const READ_ALL: &str = concat!(
-    horizon_cte!(),
-    "SELECT (SELECT horizon FROM h), ",
-    beyond_horizon!(),
-    ", ",
-    event_columns!(),
-    " FROM events ",
-    "WHERE (tx_id, position) > ($1, $2) AND tx_id < (SELECT horizon FROM h) ",
-    "AND ($4::text[] IS NULL OR category = ANY($4)) ",
-    "AND ($5::text[] IS NULL OR event_type = ANY($5)) ",
-    "ORDER BY tx_id, position LIMIT $3"
-);
+/// A gap-safe read of the events after a position (`$1`, `$2`), at most `$3`,
+/// that pass the filter (`$4`, `$5`): both of its snapshots, the appenders
+/// read between them and the events below the horizon, in one call
+/// (migration 0005). Each row holds the horizon (column 0), whether events
+/// wait beyond it (1), and an event from column 2 on; with nothing to read,
+/// one row with the horizon and no event.
+const READ_ALL: &str = "SELECT * FROM agentos_read_all($1, $2, $3, $4, $5)";
 
 /// Events after a position below a horizon proven earlier (`$6`), for a
 /// reader that continues a full batch (see [`Continuations`]); parameters
@@ -643,25 +579,6 @@ const READ_BELOW: &str = concat!(
     "ORDER BY tx_id, position LIMIT $3"
 );
 
-/// The horizon alone, whether its snapshot has events to read after a
-/// position, and whether events wait beyond the horizon (parameters
-/// numbered as in [`READ_ALL`]; `$3` is unused).
-///
-/// "Any event to read" is the first one in log order, not `EXISTS`: an
-/// `EXISTS` drops the order, and the planner then scans the table for a
-/// match that is usually not there (see [`beyond_horizon`]); the first
-/// in order walks the primary key from the position to the horizon.
-const HORIZON_IF_NOTHING_TO_READ: &str = concat!(
-    horizon_cte!(),
-    "SELECT horizon, (SELECT tx_id FROM events WHERE (tx_id, position) > ($1, $2) ",
-    "AND tx_id < horizon ",
-    "AND ($4::text[] IS NULL OR category = ANY($4)) ",
-    "AND ($5::text[] IS NULL OR event_type = ANY($5)) ",
-    "ORDER BY tx_id, position LIMIT 1) IS NOT NULL, ",
-    beyond_horizon!(),
-    ", $3::bigint FROM h"
-);
-
 /// Events after a position (`$1`, `$2`) that pass the filter (`$3`, `$4`),
 /// counted up to `$5`: in log order, so that the count walks the primary key
 /// from the position (unordered, the planner may scan the whole table).
@@ -671,29 +588,21 @@ const COUNT_AFTER: &str = concat!(
     "AND ($4::text[] IS NULL OR event_type = ANY($4)) ORDER BY tx_id, position LIMIT $5) s"
 );
 
-/// The statements every subscriber runs on every read, each with the types
-/// of its parameters and arguments that find nothing after the head of a
-/// log (given its greatest transaction id): for tests that check that no
-/// plan of theirs, however generic, reads the whole log.
+/// The plain statements of reads that usually find nothing new (a
+/// continued read, the lag count), each with the types of its parameters
+/// and arguments that find nothing after the head of a log (given its
+/// greatest transaction id): for tests that check that no plan of theirs,
+/// however generic, reads the whole log. (The rest of a read runs in
+/// `agentos_read_all`, whose plans are PL/pgSQL's own.)
 #[cfg(feature = "testing")]
-pub fn global_read_statements(head_tx: i64) -> Vec<(&'static str, &'static str, String)> {
+pub fn read_statements(head_tx: i64) -> Vec<(&'static str, &'static str, String)> {
     let after = format!("{head_tx}, 0");
     let nothing = "'{none}', NULL";
     vec![
         (
-            READ_ALL,
-            "bigint, bigint, bigint, text[], text[], bigint, bigint[]",
-            format!("{after}, 500, {nothing}, {}, '{{}}'", i64::MAX),
-        ),
-        (
             READ_BELOW,
             "bigint, bigint, bigint, text[], text[], bigint",
             format!("{after}, 500, {nothing}, {}", i64::MAX),
-        ),
-        (
-            HORIZON_IF_NOTHING_TO_READ,
-            "bigint, bigint, bigint, text[], text[], bigint, bigint[]",
-            format!("{after}, 500, {nothing}, {}, '{{}}'", i64::MAX),
         ),
         (
             COUNT_AFTER,
@@ -782,39 +691,29 @@ impl EventStore for PgStore {
             from = after.max(Position::new(horizon.max(0) as u64, 0));
         }
         let limit = limit - events.len();
-        // The horizon comes from the same snapshot the events are read with,
-        // bounded by the appenders seen just before it.
-        let (rows, horizon, beyond_horizon) = loop {
-            let (xmax, appenders): (i64, Vec<i64>) = sqlx::query_as(APPENDERS)
-                .fetch_one(&self.inner.pool)
-                .await?;
-            let read = |sql| {
-                read_query(sql, from, limit, filter)
-                    .bind(xmax)
-                    .bind(&appenders)
-            };
-            let rows = read(READ_ALL).fetch_all(&self.inner.pool).await?;
-            let (horizon, beyond): (i64, bool) = match rows.first() {
-                Some(row) => (row.try_get(0)?, row.try_get(1)?),
-                // No rows, so no horizon: ask for it alone. Nothing below a later
-                // snapshot's horizon may be skipped, so it is used only if that
-                // snapshot, too, has nothing to read after `from`.
-                None => {
-                    let row = read(HORIZON_IF_NOTHING_TO_READ)
-                        .fetch_one(&self.inner.pool)
-                        .await?;
-                    let (horizon, more): (i64, bool) = (row.try_get(0)?, row.try_get(1)?);
-                    if more {
-                        // Events committed between the two statements: read again.
-                        continue;
-                    }
-                    (horizon, row.try_get(2)?)
-                }
-            };
-            break (rows, horizon, beyond);
+        if limit == 0 {
+            // Asked for nothing: nothing is proven either.
+            return Ok(Batch {
+                next: from,
+                events,
+                beyond_horizon: false,
+            });
+        }
+        let rows = read_query(READ_ALL, from, limit, filter)
+            .fetch_all(&self.inner.pool)
+            .await?;
+        let first = rows
+            .first()
+            .ok_or_else(|| StoreError::Corrupt("agentos_read_all answered no row".into()))?;
+        let (horizon, beyond_horizon): (i64, bool) = (first.try_get(0)?, first.try_get(1)?);
+        // The one row of a read that found nothing holds no event.
+        let rows = if first.try_get::<Option<i64>, _>(2)?.is_some() {
+            &rows[..]
+        } else {
+            &rows[..0]
         };
         let continued = events.len();
-        for row in &rows {
+        for row in rows {
             events.push(raw_event(row, 2)?.into_recorded()?);
         }
         if events.len() - continued >= limit && limit > 0 {

@@ -479,9 +479,10 @@ async fn an_abandoned_transaction_cannot_hold_readers_up_for_long() {
 /// Every subscriber reads the log after each commit, mostly to find nothing
 /// new. No plan of those reads may scan the table: not the one PostgreSQL
 /// makes for the actual arguments, nor the generic one it switches a
-/// prepared statement to after a few executions, which knows no argument.
-/// (Asked with `EXISTS`, "anything beyond the horizon?" was planned as a
-/// sequential scan that read the whole log on every read.)
+/// prepared statement (or a PL/pgSQL function's statement) to after a few
+/// executions, which knows no argument. (Asked with `EXISTS`, "anything
+/// beyond the horizon?" was planned as a sequential scan that read the whole
+/// log on every read.)
 #[tokio::test]
 async fn reads_that_find_nothing_new_never_scan_the_log() {
     let db = TestPostgres::new().await;
@@ -507,7 +508,7 @@ async fn reads_that_find_nothing_new_never_scan_the_log() {
             .execute(&mut *connection)
             .await
             .expect("plan mode");
-        for (i, (sql, types, arguments)) in eventstore::postgres::global_read_statements(head)
+        for (i, (sql, types, arguments)) in eventstore::postgres::read_statements(head)
             .into_iter()
             .enumerate()
         {
@@ -530,5 +531,36 @@ async fn reads_that_find_nothing_new_never_scan_the_log() {
                 "{mode}: {sql}\nscans the log:\n{plan}"
             );
         }
+        // The read function's statements, counted by the table's statistics
+        // over more calls than PL/pgSQL makes before it goes generic.
+        let before = sequential_scans(&mut connection).await;
+        for categories in [None, Some(vec!["none".to_owned()])] {
+            for _ in 0..8 {
+                let rows = sqlx::query("SELECT * FROM agentos_read_all($1, 0, 500, $2, NULL)")
+                    .bind(head + 1)
+                    .bind(&categories)
+                    .fetch_all(&mut *connection)
+                    .await
+                    .expect("read");
+                assert_eq!(rows.len(), 1, "nothing to read: the horizon alone");
+            }
+        }
+        assert_eq!(
+            sequential_scans(&mut connection).await,
+            before,
+            "{mode}: agentos_read_all scans the log"
+        );
     }
+}
+
+/// Sequential scans of the events table so far, this session's included.
+async fn sequential_scans(connection: &mut sqlx::PgConnection) -> i64 {
+    sqlx::raw_sql("SELECT pg_stat_force_next_flush()")
+        .execute(&mut *connection)
+        .await
+        .expect("flush");
+    sqlx::query_scalar("SELECT seq_scan FROM pg_stat_user_tables WHERE relid = 'events'::regclass")
+        .fetch_one(&mut *connection)
+        .await
+        .expect("scans")
 }
