@@ -145,11 +145,11 @@ async fn contents(db: &Db, table: &str) -> Vec<Vec<Value>> {
         &[],
     )
     .await
-    .unwrap()
+    .expect("database")
 }
 
 async fn create(db: &Db, tables: &[&str]) {
-    let mut tx = db.begin().await.unwrap();
+    let mut tx = db.begin().await.expect("database");
     for table in tables {
         tx.execute(
             &format!(
@@ -159,9 +159,9 @@ async fn create(db: &Db, tables: &[&str]) {
             &[],
         )
         .await
-        .unwrap();
+        .expect("database");
     }
-    tx.commit().await.unwrap();
+    tx.commit().await.expect("database");
 }
 
 async fn staged_writes_equal_writes_one_by_one(db: Db, _store: Arc<dyn EventStore>) {
@@ -171,10 +171,13 @@ async fn staged_writes_equal_writes_one_by_one(db: Db, _store: Arc<dyn EventStor
     for case in 0..60 {
         let count = rng.usize(1..40);
         let ops = random_ops(&mut rng, count);
-        let mut tx = db.begin().await.unwrap();
+        let mut tx = db.begin().await.expect("database");
         one_by_one(&mut tx, "expected", &ops).await;
-        staged("staged", &ops).flush(&mut tx).await.unwrap();
-        tx.commit().await.unwrap();
+        staged("staged", &ops)
+            .flush(&mut tx)
+            .await
+            .expect("database");
+        tx.commit().await.expect("database");
         assert_eq!(
             contents(&db, "staged").await,
             contents(&db, "expected").await,
@@ -208,9 +211,9 @@ async fn large_batches_are_split_and_all_written(db: Db, _store: Arc<dyn EventSt
             vec![("s", Value::from("set")), ("m", Value::Null)],
         );
     }
-    let mut tx = db.begin().await.unwrap();
-    writes.flush(&mut tx).await.unwrap();
-    tx.commit().await.unwrap();
+    let mut tx = db.begin().await.expect("database");
+    writes.flush(&mut tx).await.expect("database");
+    tx.commit().await.expect("database");
     assert!(writes.is_empty());
     let rows = contents(&db, "big").await;
     assert_eq!(rows.len(), 4_000);
