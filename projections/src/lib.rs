@@ -73,6 +73,20 @@ pub enum ProjectionError {
     Outdated(String),
 }
 
+impl ProjectionError {
+    /// `error`, as the failure of projection `projection` on `event`.
+    pub fn cannot_apply(
+        projection: &str,
+        event: &RecordedEvent,
+        error: impl std::fmt::Display,
+    ) -> Self {
+        ProjectionError::Apply(format!(
+            "projection {projection} cannot apply event {} ({} at {}): {error}",
+            event.event_id, event.event_type, event.position
+        ))
+    }
+}
+
 /// A read model: tables and how events change them.
 #[async_trait]
 pub trait Projection: Send + Sync + 'static {
@@ -113,15 +127,9 @@ pub trait Projection: Send + Sync + 'static {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         for event in events {
-            self.apply(tx, tables, event).await.map_err(|e| {
-                ProjectionError::Apply(format!(
-                    "projection {} cannot apply event {} ({} at {}): {e}",
-                    self.name(),
-                    event.event_id,
-                    event.event_type,
-                    event.position
-                ))
-            })?;
+            self.apply(tx, tables, event)
+                .await
+                .map_err(|e| ProjectionError::cannot_apply(self.name(), event, e))?;
         }
         Ok(())
     }

@@ -112,12 +112,8 @@ impl Projection for Directives {
     ) -> Result<(), ProjectionError> {
         let mut writes = RowWrites::new();
         for event in events {
-            stage(&mut writes, tables, event).map_err(|e| {
-                ProjectionError::Apply(format!(
-                    "projection {NAME} cannot apply event {} ({} at {}): {e}",
-                    event.event_id, event.event_type, event.position
-                ))
-            })?;
+            stage(&mut writes, tables, event)
+                .map_err(|e| ProjectionError::cannot_apply(NAME, event, e))?;
         }
         writes.flush(tx).await
     }
