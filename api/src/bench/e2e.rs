@@ -7,7 +7,9 @@
 //!
 //! - **Latency** at a steady rate of orders (`--rate`, 200/s by default):
 //!   the time from sending `POST /api/v1/directives` to the plan being in the
-//!   directives read model. The plan's position in the log is read back
+//!   directives read model, after a second of the same orders at the same
+//!   rate that is not measured (the warm-up: a fresh system's first orders
+//!   open its connections and prepare its statements). The plan's position in the log is read back
 //!   afterwards; the moment it became visible is when the projection's
 //!   committed checkpoint first passed it (followed live). Baseline: the
 //!   same HTTP client posting the same body to a bare axum route that only
@@ -42,6 +44,10 @@ const CLIENTS: usize = 16;
 
 /// The p99 from `POST` to the visible plan to stay under at 200 orders/s.
 const TARGET_P99_MS: f64 = 100.0;
+
+/// How long orders are sent before the latency runs (ours and the
+/// baseline's) start measuring; see [`warm_up`].
+const WARM_UP: Duration = Duration::from_secs(1);
 
 /// How long the plans of the latency run may take to appear at most.
 const DRAIN: Duration = Duration::from_secs(60);
@@ -233,6 +239,21 @@ async fn raw_insert(
     ))
 }
 
+/// Orders sent at the measured rate for [`WARM_UP`], not measured, then a
+/// pause for what they set off to settle: a freshly started system opens
+/// its connections, prepares its statements and creates its consumers
+/// during its first orders, and the figure is the steady state's.
+async fn warm_up(target: &Arc<Target>, url: &str, every: Duration) -> anyhow::Result<()> {
+    paced(WARM_UP.as_secs_f64(), every, |n| {
+        let (target, url) = (Arc::clone(target), url.to_owned());
+        // Numbered apart from the measured orders, so that none repeats one.
+        async move { target.post(&url, 10_000_000 + n).await.map(drop) }
+    })
+    .await?;
+    tokio::time::sleep(WARM_UP / 2).await;
+    Ok(())
+}
+
 /// Orders sent at a steady rate; when each was sent, and the plan's time.
 async fn latency(
     system: &System,
@@ -244,9 +265,10 @@ async fn latency(
     let every = Duration::from_secs_f64(1.0 / rate as f64);
     let visible = follow_checkpoints(projection);
 
-    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let target = Arc::new(target.clone());
     let url = target.ours.clone();
+    warm_up(&target, &url, every).await?;
+    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     paced(args.seconds, every, |n| {
         let (target, sent, url) = (Arc::clone(&target), Arc::clone(&sent), url.clone());
         async move {
@@ -302,6 +324,7 @@ async fn latency(
     // The baseline at the same rate: the time to a committed raw insert.
     let times: Arc<Mutex<Vec<f64>>> = Arc::default();
     let raw = target.raw.clone();
+    warm_up(&target, &raw, every).await?;
     paced(args.seconds, every, |n| {
         let (target, times, raw) = (Arc::clone(&target), Arc::clone(&times), raw.clone());
         async move {
