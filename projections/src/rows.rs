@@ -175,12 +175,28 @@ impl RowWrites {
                 });
                 shapes[at].1.push(change);
             }
-            for (_, group) in shapes {
-                let per_row = params_per_row(group[0]);
-                for chunk in group.chunks((MAX_PARAMS / per_row.max(1)).max(1)) {
-                    let (sql, params) = statement(chunk);
-                    tx.execute(&sql, &params).await?;
+            let mut chunks: Vec<&[&Change]> = Vec::new();
+            for (_, group) in &shapes {
+                let per_row = params_per_row(group[0]).max(1);
+                chunks.extend(group.chunks((MAX_PARAMS / per_row).max(1)));
+            }
+            // On PostgreSQL a round's statements travel as one: each is a
+            // data-modifying WITH of a single statement. They change
+            // different rows (a row changes once per round) and so may run
+            // together, from one snapshot, in any order.
+            let together = matches!(tx, Tx::Postgres(_));
+            let mut from = 0;
+            while from < chunks.len() {
+                let mut to = from + 1;
+                let mut params = params_of(chunks[from]);
+                while together && to < chunks.len() && params + params_of(chunks[to]) <= MAX_PARAMS
+                {
+                    params += params_of(chunks[to]);
+                    to += 1;
                 }
+                let (sql, params) = statements(&chunks[from..to]);
+                tx.execute(&sql, &params).await?;
+                from = to;
             }
         }
         Ok(())
@@ -271,10 +287,35 @@ fn params_per_row(change: &Change) -> usize {
     }
 }
 
-/// One statement for changes of one shape.
-fn statement(changes: &[&Change]) -> (String, Vec<Value>) {
+/// Parameters a statement for these changes (of one shape) binds.
+fn params_of(changes: &[&Change]) -> usize {
+    changes.len() * params_per_row(changes[0])
+}
+
+/// One statement for changes of one shape each, as one statement: alone,
+/// or each a data-modifying `WITH` of one (PostgreSQL).
+fn statements(chunks: &[&[&Change]]) -> (String, Vec<Value>) {
+    let mut params = Vec::new();
+    let mut parts = Vec::with_capacity(chunks.len());
+    for chunk in chunks {
+        parts.push(statement(chunk, &mut params));
+    }
+    if parts.len() == 1 {
+        return (parts.swap_remove(0), params);
+    }
+    let parts: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| format!("w{i} AS ({part})"))
+        .collect();
+    (format!("WITH {} SELECT 1", parts.join(", ")), params)
+}
+
+/// One statement for changes of one shape, its parameters numbered after
+/// those already in `params`.
+fn statement(changes: &[&Change], params: &mut Vec<Value>) -> String {
     let first = changes[0];
-    let mut params = Vec::with_capacity(changes.len() * params_per_row(first));
+    params.reserve(params_of(changes));
     let mut next = |value: &Value, cast: bool| -> String {
         if matches!(value, Value::Null) {
             return "NULL".to_owned();
@@ -304,7 +345,7 @@ fn statement(changes: &[&Change]) -> (String, Vec<Value>) {
                 rows.join(", "),
                 first.key_column
             );
-            (sql, params)
+            sql
         }
         ChangeKind::Update { sets, adds } => {
             // The new values travel in a VALUES list `v(k, c0, c1, …)`, cast
@@ -347,7 +388,7 @@ fn statement(changes: &[&Change]) -> (String, Vec<Value>) {
                 assignments.join(", "),
                 first.key_column
             );
-            (sql, params)
+            sql
         }
     }
 }
@@ -412,7 +453,7 @@ mod tests {
         let mut b = a.clone();
         b.key = text("b");
         assert_eq!(shape(&a), shape(&b));
-        let (sql, params) = statement(&[&a, &b]);
+        let (sql, params) = statements(&[&[&a, &b]]);
         assert_eq!(
             sql,
             "WITH v (k, c1, c2) AS (VALUES (CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS BIGINT)), \
@@ -426,5 +467,34 @@ mod tests {
             adds: vec![("n", 2)],
         };
         assert_ne!(shape(&a), shape(&c));
+    }
+
+    #[test]
+    fn statements_together_number_their_parameters_in_turn() {
+        let insert = Change {
+            table: "t".into(),
+            key_column: "id",
+            key: text("a"),
+            round: 0,
+            kind: ChangeKind::Insert(vec![("id", text("a")), ("n", Value::Int(1))]),
+        };
+        let update = Change {
+            table: "u".into(),
+            key_column: "id",
+            key: text("b"),
+            round: 0,
+            kind: ChangeKind::Update {
+                sets: vec![("s", text("x"))],
+                adds: vec![],
+            },
+        };
+        let (sql, params) = statements(&[&[&insert], &[&update]]);
+        assert_eq!(
+            sql,
+            "WITH w0 AS (INSERT INTO t (id, n) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING), \
+             w1 AS (WITH v (k, c1) AS (VALUES (CAST($3 AS TEXT), CAST($4 AS TEXT))) \
+             UPDATE u SET s = v.c1 FROM v WHERE u.id = v.k) SELECT 1"
+        );
+        assert_eq!(params, vec![text("a"), Value::Int(1), text("b"), text("x")]);
     }
 }

@@ -1,7 +1,8 @@
-//! Staged row writes ([`RowWrites`]) leave a table exactly as the same
+//! Staged row writes ([`RowWrites`]) leave tables exactly as the same
 //! changes written one statement each would, on both back ends: random
 //! sequences of inserts, sets (NULLs included) and additions over a few
-//! rows, so that rows see several changes of every kind in one batch.
+//! rows of two tables, so that rows see several changes of every kind in
+//! one batch, and a round holds changes of several shapes and tables.
 
 #[macro_use]
 mod support;
@@ -11,9 +12,15 @@ use std::sync::Arc;
 use eventstore::EventStore;
 use projections::{Db, RowWrites, Tx, Value};
 
-/// One change, as a projection would stage it.
+/// One change, as a projection would stage it, to one of two tables.
 #[derive(Debug, Clone)]
-enum Op {
+struct Op {
+    table: usize,
+    change: Change,
+}
+
+#[derive(Debug, Clone)]
+enum Change {
     Insert(String, Vec<(&'static str, Value)>),
     Set(String, Vec<(&'static str, Value)>),
     Add(String, Vec<(&'static str, i64)>),
@@ -33,38 +40,41 @@ fn random_value(rng: &mut fastrand::Rng, column: &str) -> Value {
 fn random_ops(rng: &mut fastrand::Rng, count: usize) -> Vec<Op> {
     (0..count)
         .map(|_| {
+            let table = rng.usize(..2);
             let key = KEYS[rng.usize(..KEYS.len())].to_owned();
             let columns: Vec<&'static str> = ["s", "n", "m", "r"]
                 .into_iter()
                 .filter(|_| rng.bool())
                 .collect();
-            match rng.u8(0..3) {
-                0 => Op::Insert(
+            let change = match rng.u8(0..3) {
+                0 => Change::Insert(
                     key,
                     columns.iter().map(|&c| (c, random_value(rng, c))).collect(),
                 ),
-                1 if !columns.is_empty() => Op::Set(
+                1 if !columns.is_empty() => Change::Set(
                     key,
                     columns.iter().map(|&c| (c, random_value(rng, c))).collect(),
                 ),
                 _ => {
                     let columns: Vec<&'static str> =
                         ["n", "m"].into_iter().filter(|_| rng.bool()).collect();
-                    Op::Add(
+                    Change::Add(
                         key,
                         columns.into_iter().map(|c| (c, rng.i64(-50..50))).collect(),
                     )
                 }
-            }
+            };
+            Op { table, change }
         })
         .collect()
 }
 
 /// The changes one statement each: what [`RowWrites`] must equal.
-async fn one_by_one(tx: &mut Tx, table: &str, ops: &[Op]) {
+async fn one_by_one(tx: &mut Tx, tables: [&str; 2], ops: &[Op]) {
     for op in ops {
-        let (sql, params) = match op {
-            Op::Insert(key, columns) => {
+        let table = tables[op.table];
+        let (sql, params) = match &op.change {
+            Change::Insert(key, columns) => {
                 let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
                 let mut params = vec![Value::from(key.as_str())];
                 let mut numbers = Vec::new();
@@ -87,7 +97,7 @@ async fn one_by_one(tx: &mut Tx, table: &str, ops: &[Op]) {
                     params,
                 )
             }
-            Op::Set(key, columns) => {
+            Change::Set(key, columns) => {
                 let mut params = vec![Value::from(key.as_str())];
                 let mut assignments = Vec::new();
                 for (column, value) in columns {
@@ -106,8 +116,8 @@ async fn one_by_one(tx: &mut Tx, table: &str, ops: &[Op]) {
                     params,
                 )
             }
-            Op::Add(key, columns) if columns.is_empty() => continue,
-            Op::Add(key, columns) => {
+            Change::Add(_, columns) if columns.is_empty() => continue,
+            Change::Add(key, columns) => {
                 let mut params = vec![Value::from(key.as_str())];
                 let mut assignments = Vec::new();
                 for (column, delta) in columns {
@@ -127,13 +137,14 @@ async fn one_by_one(tx: &mut Tx, table: &str, ops: &[Op]) {
     }
 }
 
-fn staged(table: &str, ops: &[Op]) -> RowWrites {
+fn staged(tables: [&str; 2], ops: &[Op]) -> RowWrites {
     let mut writes = RowWrites::new();
     for op in ops {
-        match op.clone() {
-            Op::Insert(key, columns) => writes.insert(table, "id", Value::from(key), columns),
-            Op::Set(key, columns) => writes.set(table, "id", Value::from(key), columns),
-            Op::Add(key, columns) => writes.add(table, "id", Value::from(key), columns),
+        let table = tables[op.table];
+        match op.change.clone() {
+            Change::Insert(key, columns) => writes.insert(table, "id", Value::from(key), columns),
+            Change::Set(key, columns) => writes.set(table, "id", Value::from(key), columns),
+            Change::Add(key, columns) => writes.add(table, "id", Value::from(key), columns),
         }
     }
     writes
@@ -165,24 +176,27 @@ async fn create(db: &Db, tables: &[&str]) {
 }
 
 async fn staged_writes_equal_writes_one_by_one(db: Db, _store: Arc<dyn EventStore>) {
-    create(&db, &["expected", "staged"]).await;
+    let (expected, staged_in) = (["expected_a", "expected_b"], ["staged_a", "staged_b"]);
+    create(&db, &[expected, staged_in].concat()).await;
     let seed = fastrand::u64(..);
     let mut rng = fastrand::Rng::with_seed(seed);
     for case in 0..60 {
-        let count = rng.usize(1..40);
+        let count = rng.usize(1..60);
         let ops = random_ops(&mut rng, count);
         let mut tx = db.begin().await.expect("database");
-        one_by_one(&mut tx, "expected", &ops).await;
-        staged("staged", &ops)
+        one_by_one(&mut tx, expected, &ops).await;
+        staged(staged_in, &ops)
             .flush(&mut tx)
             .await
             .expect("database");
         tx.commit().await.expect("database");
-        assert_eq!(
-            contents(&db, "staged").await,
-            contents(&db, "expected").await,
-            "seed {seed}, case {case}: {ops:#?}"
-        );
+        for (staged_table, expected_table) in staged_in.iter().zip(expected) {
+            assert_eq!(
+                contents(&db, staged_table).await,
+                contents(&db, expected_table).await,
+                "seed {seed}, case {case}, {staged_table}: {ops:#?}"
+            );
+        }
     }
 }
 
