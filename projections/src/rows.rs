@@ -5,12 +5,14 @@
 //! there, set some columns, add to counters) stages each change here while
 //! it reads its batch, then [`RowWrites::flush`]es once. One statement per
 //! change would cost one round trip to the database each, which is most of
-//! a read model's work under load; here the cost is a round trip per
-//! *shape* of change (table, kind, columns), whatever the number of rows.
+//! a read model's work under load; here the cost is a statement per *shape*
+//! of change (table, kind, columns), whatever the number of rows, and on
+//! PostgreSQL a round trip per round (below).
 //!
 //! **Same result as one by one.** Changes to different rows never affect
-//! each other (a key names one row: it must be the table's primary key or
-//! unique). Changes to one row keep their order:
+//! each other: a key names one row (it must be the table's primary key or
+//! unique), and a table's rows are always named by the same key column.
+//! Changes to one row keep their order:
 //! - consecutive updates of a row are merged into one (a later value
 //!   replaces an earlier one, additions add up, an addition to a column set
 //!   earlier in the batch adds to that value);
