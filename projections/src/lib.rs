@@ -42,7 +42,7 @@ mod rows;
 mod runner;
 
 pub use db::{Db, Tx, Value};
-pub use rows::RowWrites;
+pub use rows::{Key, RowWrites};
 pub use runner::{
     ProjectionRunner, ProjectionState, ProjectionStatus, RebuildHandle, RunnerConfig,
 };

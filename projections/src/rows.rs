@@ -36,12 +36,15 @@ pub struct RowWrites {
     last: HashMap<String, usize>,
 }
 
+/// The columns that name a row, with their values: the table's primary
+/// key, or a unique key (one column or several).
+pub type Key = Vec<(&'static str, Value)>;
+
 /// One change to one row.
 #[derive(Debug, Clone)]
 struct Change {
     table: String,
-    key_column: &'static str,
-    key: Value,
+    key: Key,
     /// Which of its row's changes this is (0 for the first).
     round: usize,
     kind: ChangeKind,
@@ -69,51 +72,29 @@ impl RowWrites {
         self.changes.is_empty()
     }
 
-    /// Inserts a row of `table` whose `key_column` is `key` (plus
-    /// `columns`), unless a row with that key exists
-    /// (`ON CONFLICT (key_column) DO NOTHING`).
-    pub fn insert(
-        &mut self,
-        table: &str,
-        key_column: &'static str,
-        key: Value,
-        columns: Vec<(&'static str, Value)>,
-    ) {
-        let mut all = Vec::with_capacity(columns.len() + 1);
-        all.push((key_column, key.clone()));
+    /// Inserts a row of `table` with `key` and `columns`, unless a row with
+    /// that key exists (`ON CONFLICT (key) DO NOTHING`).
+    pub fn insert(&mut self, table: &str, key: Key, columns: Vec<(&'static str, Value)>) {
+        let mut all = key.clone();
         all.extend(columns);
-        self.push(table, key_column, key, ChangeKind::Insert(all));
+        self.push(table, key, ChangeKind::Insert(all));
     }
 
-    /// Sets `columns` of the row of `table` whose `key_column` is `key`, if
-    /// there is one.
-    pub fn set(
-        &mut self,
-        table: &str,
-        key_column: &'static str,
-        key: Value,
-        columns: Vec<(&'static str, Value)>,
-    ) {
-        self.update(table, key_column, key, columns, Vec::new());
+    /// Sets `columns` of the row of `table` with `key`, if there is one.
+    pub fn set(&mut self, table: &str, key: Key, columns: Vec<(&'static str, Value)>) {
+        self.update(table, key, columns, Vec::new());
     }
 
-    /// Adds to integer `columns` of the row of `table` whose `key_column` is
-    /// `key`, if there is one.
-    pub fn add(
-        &mut self,
-        table: &str,
-        key_column: &'static str,
-        key: Value,
-        columns: Vec<(&'static str, i64)>,
-    ) {
-        self.update(table, key_column, key, Vec::new(), columns);
+    /// Adds to integer `columns` of the row of `table` with `key`, if there
+    /// is one.
+    pub fn add(&mut self, table: &str, key: Key, columns: Vec<(&'static str, i64)>) {
+        self.update(table, key, Vec::new(), columns);
     }
 
     fn update(
         &mut self,
         table: &str,
-        key_column: &'static str,
-        key: Value,
+        key: Key,
         sets: Vec<(&'static str, Value)>,
         adds: Vec<(&'static str, i64)>,
     ) {
@@ -122,9 +103,9 @@ impl RowWrites {
         }
         // One order of columns, so that like changes share one statement.
         let Some((sets, adds)) = merge(&[], &[], &sets, &adds) else {
-            return self.push(table, key_column, key, ChangeKind::Update { sets, adds });
+            return self.push(table, key, ChangeKind::Update { sets, adds });
         };
-        if let Some(&index) = self.last.get(&row_id(table, key_column, &key)) {
+        if let Some(&index) = self.last.get(&row_id(table, &key)) {
             if let ChangeKind::Update {
                 sets: earlier_sets,
                 adds: earlier_adds,
@@ -139,11 +120,11 @@ impl RowWrites {
                 }
             }
         }
-        self.push(table, key_column, key, ChangeKind::Update { sets, adds });
+        self.push(table, key, ChangeKind::Update { sets, adds });
     }
 
-    fn push(&mut self, table: &str, key_column: &'static str, key: Value, kind: ChangeKind) {
-        let id = row_id(table, key_column, &key);
+    fn push(&mut self, table: &str, key: Key, kind: ChangeKind) {
+        let id = row_id(table, &key);
         let round = self
             .last
             .get(&id)
@@ -151,7 +132,6 @@ impl RowWrites {
         self.last.insert(id, self.changes.len());
         self.changes.push(Change {
             table: table.to_owned(),
-            key_column,
             key,
             round,
             kind,
@@ -206,8 +186,8 @@ impl RowWrites {
 }
 
 /// The identity of a row.
-fn row_id(table: &str, key_column: &str, key: &Value) -> String {
-    format!("{table}\u{0}{key_column}\u{0}{key:?}")
+fn row_id(table: &str, key: &Key) -> String {
+    format!("{table}\u{0}{key:?}")
 }
 
 /// Two consecutive updates of one row as one, if their effect can be had so.
@@ -251,16 +231,19 @@ fn kind(value: &Value) -> &'static str {
 /// change, the columns and the kinds of their values (a NULL is written
 /// as a literal, so it needs no type).
 fn shape(change: &Change) -> String {
-    let mut shape = format!("{}|{}|", change.table, change.key_column);
+    let mut shape = change.table.clone();
+    for (column, value) in &change.key {
+        shape.push_str(&format!("|{column}:{}", kind(value)));
+    }
     match &change.kind {
         ChangeKind::Insert(columns) => {
-            shape.push_str("insert");
+            shape.push_str("|insert");
             for (column, value) in columns {
                 shape.push_str(&format!("|{column}:{}", kind(value)));
             }
         }
         ChangeKind::Update { sets, adds } => {
-            shape.push_str(&format!("update|{}", kind(&change.key)));
+            shape.push_str("|update");
             for (column, value) in sets {
                 shape.push_str(&format!("|{column}={}", kind(value)));
             }
@@ -280,10 +263,11 @@ fn params_per_row(change: &Change) -> usize {
             .filter(|(_, v)| !matches!(v, Value::Null))
             .count(),
         ChangeKind::Update { sets, adds } => {
-            1 + sets
-                .iter()
-                .filter(|(_, v)| !matches!(v, Value::Null))
-                .count()
+            change.key.len()
+                + sets
+                    .iter()
+                    .filter(|(_, v)| !matches!(v, Value::Null))
+                    .count()
                 + adds.len()
         }
     }
@@ -340,24 +324,26 @@ fn statement(changes: &[&Change], params: &mut Vec<Value>) -> String {
                 let values: Vec<String> = columns.iter().map(|(_, v)| next(v, false)).collect();
                 rows.push(format!("({})", values.join(", ")));
             }
-            let sql = format!(
+            let key: Vec<&str> = first.key.iter().map(|(c, _)| *c).collect();
+            format!(
                 "INSERT INTO {} ({}) VALUES {} ON CONFLICT ({}) DO NOTHING",
                 first.table,
                 names.join(", "),
                 rows.join(", "),
-                first.key_column
-            );
-            sql
+                key.join(", ")
+            )
         }
         ChangeKind::Update { sets, adds } => {
-            // The new values travel in a VALUES list `v(k, c0, c1, …)`, cast
-            // to their kinds (a VALUES list has no target to take them from).
+            // The keys and new values travel in a VALUES list
+            // `v(k0, …, c1, c2, …)`, cast to their kinds (a VALUES list has
+            // no target to take them from).
             let mut rows = Vec::with_capacity(changes.len());
             for change in changes {
                 let ChangeKind::Update { sets, adds } = &change.kind else {
                     unreachable!("one shape")
                 };
-                let mut values = vec![next(&change.key, true)];
+                let mut values: Vec<String> =
+                    change.key.iter().map(|(_, v)| next(v, true)).collect();
                 values.extend(
                     sets.iter()
                         .filter(|(_, v)| !matches!(v, Value::Null))
@@ -367,7 +353,13 @@ fn statement(changes: &[&Change], params: &mut Vec<Value>) -> String {
                 rows.push(format!("({})", values.join(", ")));
             }
             let table = &first.table;
-            let mut names = vec!["k".to_owned()];
+            let mut names: Vec<String> = (0..first.key.len()).map(|i| format!("k{i}")).collect();
+            let matches: Vec<String> = first
+                .key
+                .iter()
+                .enumerate()
+                .map(|(i, (column, _))| format!("{table}.{column} = v.k{i}"))
+                .collect();
             let mut assignments = Vec::new();
             for (column, value) in sets {
                 if matches!(value, Value::Null) {
@@ -383,14 +375,13 @@ fn statement(changes: &[&Change], params: &mut Vec<Value>) -> String {
                 assignments.push(format!("{column} = {table}.{column} + v.{name}"));
                 names.push(name);
             }
-            let sql = format!(
-                "WITH v ({}) AS (VALUES {}) UPDATE {table} SET {} FROM v WHERE {table}.{} = v.k",
+            format!(
+                "WITH v ({}) AS (VALUES {}) UPDATE {table} SET {} FROM v WHERE {}",
                 names.join(", "),
                 rows.join(", "),
                 assignments.join(", "),
-                first.key_column
-            );
-            sql
+                matches.join(" AND ")
+            )
         }
     }
 }
@@ -406,16 +397,15 @@ mod tests {
     #[test]
     fn consecutive_updates_of_a_row_merge_and_inserts_start_a_round() {
         let mut writes = RowWrites::new();
-        writes.insert("t", "id", text("a"), vec![("n", Value::Int(1))]);
+        writes.insert("t", vec![("id", text("a"))], vec![("n", Value::Int(1))]);
         writes.set(
             "t",
-            "id",
-            text("a"),
+            vec![("id", text("a"))],
             vec![("s", text("x")), ("n", Value::Int(5))],
         );
-        writes.add("t", "id", text("a"), vec![("n", 2), ("m", 3)]);
-        writes.add("t", "id", text("a"), vec![("m", 4)]);
-        writes.set("t", "id", text("b"), vec![("s", text("y"))]);
+        writes.add("t", vec![("id", text("a"))], vec![("n", 2), ("m", 3)]);
+        writes.add("t", vec![("id", text("a"))], vec![("m", 4)]);
+        writes.set("t", vec![("id", text("b"))], vec![("s", text("y"))]);
         let rounds: Vec<usize> = writes.changes.iter().map(|c| c.round).collect();
         assert_eq!(rounds, vec![0, 1, 0]);
         let ChangeKind::Update { sets, adds } = &writes.changes[1].kind else {
@@ -428,9 +418,9 @@ mod tests {
     #[test]
     fn an_addition_to_a_column_set_to_text_waits_for_the_next_round() {
         let mut writes = RowWrites::new();
-        writes.set("t", "id", text("a"), vec![("n", text("x"))]);
-        writes.add("t", "id", text("a"), vec![("n", 1)]);
-        writes.set("t", "id", text("a"), vec![("n", Value::Int(0))]);
+        writes.set("t", vec![("id", text("a"))], vec![("n", text("x"))]);
+        writes.add("t", vec![("id", text("a"))], vec![("n", 1)]);
+        writes.set("t", vec![("id", text("a"))], vec![("n", Value::Int(0))]);
         let rounds: Vec<usize> = writes.changes.iter().map(|c| c.round).collect();
         assert_eq!(rounds, vec![0, 1]);
         let ChangeKind::Update { sets, adds } = &writes.changes[1].kind else {
@@ -444,8 +434,7 @@ mod tests {
     fn one_statement_per_shape_with_nulls_written_as_literals() {
         let a = Change {
             table: "t".into(),
-            key_column: "id",
-            key: text("a"),
+            key: vec![("id", text("a"))],
             round: 0,
             kind: ChangeKind::Update {
                 sets: vec![("s", text("x")), ("q", Value::Null)],
@@ -453,14 +442,14 @@ mod tests {
             },
         };
         let mut b = a.clone();
-        b.key = text("b");
+        b.key = vec![("id", text("b"))];
         assert_eq!(shape(&a), shape(&b));
         let (sql, params) = statements(&[&[&a, &b]]);
         assert_eq!(
             sql,
-            "WITH v (k, c1, c2) AS (VALUES (CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS BIGINT)), \
+            "WITH v (k0, c1, c2) AS (VALUES (CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS BIGINT)), \
              (CAST($4 AS TEXT), CAST($5 AS TEXT), CAST($6 AS BIGINT))) \
-             UPDATE t SET s = v.c1, q = NULL, n = t.n + v.c2 FROM v WHERE t.id = v.k"
+             UPDATE t SET s = v.c1, q = NULL, n = t.n + v.c2 FROM v WHERE t.id = v.k0"
         );
         assert_eq!(params.len(), 6);
         let mut c = a.clone();
@@ -472,18 +461,43 @@ mod tests {
     }
 
     #[test]
+    fn a_key_of_several_columns_names_its_row_by_all_of_them() {
+        let key = vec![("tx", Value::Int(7)), ("seq", Value::Int(2))];
+        let mut writes = RowWrites::new();
+        writes.insert("t", key.clone(), vec![("s", text("x"))]);
+        writes.set("t", key.clone(), vec![("s", text("y"))]);
+        writes.set(
+            "t",
+            vec![("tx", Value::Int(7)), ("seq", Value::Int(3))],
+            vec![("s", text("z"))],
+        );
+        let rounds: Vec<usize> = writes.changes.iter().map(|c| c.round).collect();
+        assert_eq!(rounds, vec![0, 1, 0]);
+        let (insert, _) = statements(&[&[&writes.changes[0]]]);
+        assert_eq!(
+            insert,
+            "INSERT INTO t (tx, seq, s) VALUES ($1, $2, $3) ON CONFLICT (tx, seq) DO NOTHING"
+        );
+        let (update, params) = statements(&[&[&writes.changes[1]]]);
+        assert_eq!(
+            update,
+            "WITH v (k0, k1, c2) AS (VALUES (CAST($1 AS BIGINT), CAST($2 AS BIGINT), \
+             CAST($3 AS TEXT))) UPDATE t SET s = v.c2 FROM v WHERE t.tx = v.k0 AND t.seq = v.k1"
+        );
+        assert_eq!(params, vec![Value::Int(7), Value::Int(2), text("y")]);
+    }
+
+    #[test]
     fn statements_together_number_their_parameters_in_turn() {
         let insert = Change {
             table: "t".into(),
-            key_column: "id",
-            key: text("a"),
+            key: vec![("id", text("a"))],
             round: 0,
             kind: ChangeKind::Insert(vec![("id", text("a")), ("n", Value::Int(1))]),
         };
         let update = Change {
             table: "u".into(),
-            key_column: "id",
-            key: text("b"),
+            key: vec![("id", text("b"))],
             round: 0,
             kind: ChangeKind::Update {
                 sets: vec![("s", text("x"))],
@@ -494,8 +508,8 @@ mod tests {
         assert_eq!(
             sql,
             "WITH w0 AS (INSERT INTO t (id, n) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING), \
-             w1 AS (WITH v (k, c1) AS (VALUES (CAST($3 AS TEXT), CAST($4 AS TEXT))) \
-             UPDATE u SET s = v.c1 FROM v WHERE u.id = v.k) SELECT 1"
+             w1 AS (WITH v (k0, c1) AS (VALUES (CAST($3 AS TEXT), CAST($4 AS TEXT))) \
+             UPDATE u SET s = v.c1 FROM v WHERE u.id = v.k0) SELECT 1"
         );
         assert_eq!(params, vec![text("a"), Value::Int(1), text("b"), text("x")]);
     }

@@ -142,9 +142,11 @@ fn staged(tables: [&str; 2], ops: &[Op]) -> RowWrites {
     for op in ops {
         let table = tables[op.table];
         match op.change.clone() {
-            Change::Insert(key, columns) => writes.insert(table, "id", Value::from(key), columns),
-            Change::Set(key, columns) => writes.set(table, "id", Value::from(key), columns),
-            Change::Add(key, columns) => writes.add(table, "id", Value::from(key), columns),
+            Change::Insert(key, columns) => {
+                writes.insert(table, vec![("id", Value::from(key))], columns)
+            }
+            Change::Set(key, columns) => writes.set(table, vec![("id", Value::from(key))], columns),
+            Change::Add(key, columns) => writes.add(table, vec![("id", Value::from(key))], columns),
         }
     }
     writes
@@ -209,19 +211,17 @@ async fn large_batches_are_split_and_all_written(db: Db, _store: Arc<dyn EventSt
         let key = Value::from(format!("k{i:05}"));
         writes.insert(
             "big",
-            "id",
-            key.clone(),
+            vec![("id", key.clone())],
             vec![
                 ("s", Value::from("new")),
                 ("n", Value::Int(i)),
                 ("m", Value::Int(1)),
             ],
         );
-        writes.add("big", "id", key.clone(), vec![("n", 1)]);
+        writes.add("big", vec![("id", key.clone())], vec![("n", 1)]);
         writes.set(
             "big",
-            "id",
-            key,
+            vec![("id", key)],
             vec![("s", Value::from("set")), ("m", Value::Null)],
         );
     }

@@ -152,8 +152,7 @@ fn add_usage(writes: &mut RowWrites, list: &str, directive_id: &Value, planning:
     let usage = planning.usage.unwrap_or_default();
     writes.add(
         list,
-        "directive_id",
-        directive_id.clone(),
+        vec![("directive_id", directive_id.clone())],
         vec![
             (
                 "llm_tokens",
@@ -179,8 +178,7 @@ fn directive(
             DirectiveEvent::DirectiveIssued(issued) => {
                 writes.insert(
                     list,
-                    "directive_id",
-                    directive_id,
+                    vec![("directive_id", directive_id)],
                     vec![
                         ("seq_tx", int(event.position.tx)),
                         ("seq", int(event.position.seq)),
@@ -247,7 +245,7 @@ fn directive(
             | DirectiveEvent::TasksWithdrawn(_) => return Ok(()),
         };
     columns.push(("updated_at", now));
-    writes.set(list, "directive_id", directive_id, columns);
+    writes.set(list, vec![("directive_id", directive_id)], columns);
     Ok(())
 }
 
@@ -263,8 +261,7 @@ fn insert_tasks(
     for (ordinal, task) in planned.iter().enumerate() {
         writes.insert(
             tasks,
-            "task_id",
-            id(task.task_id),
+            vec![("task_id", id(task.task_id))],
             vec![
                 ("directive_id", directive_id.clone()),
                 ("ordinal", int(ordinal as u64)),
@@ -314,7 +311,7 @@ fn task(
         }
         TaskEvent::TaskPlanned(_) | TaskEvent::TaskDispatched(_) | TaskEvent::TaskResumed(_) => {}
     }
-    writes.set(tasks, "task_id", id(event.stream_id.id()), columns);
+    writes.set(tasks, vec![("task_id", id(event.stream_id.id()))], columns);
     Ok(())
 }
 
@@ -329,8 +326,7 @@ fn approval(
         ApprovalEvent::ApprovalRequested(requested) => {
             writes.insert(
                 approvals,
-                "approval_id",
-                approval_id,
+                vec![("approval_id", approval_id)],
                 vec![
                     ("seq_tx", int(event.position.tx)),
                     ("seq", int(event.position.seq)),
@@ -361,7 +357,7 @@ fn approval(
         columns.push(("reason", Value::from(d.reason)));
         columns.push(("decided_at", time(d.decided_at)));
     }
-    writes.set(approvals, "approval_id", approval_id, columns);
+    writes.set(approvals, vec![("approval_id", approval_id)], columns);
     Ok(())
 }
 

@@ -11,20 +11,13 @@ use domain::{Position, RecordedEvent};
 use eventstore::EventFilter;
 
 use crate::db::{Db, Tx, Value};
-use crate::{registry, Projection, ProjectionError, Tables};
+use crate::{registry, Projection, ProjectionError, RowWrites, Tables};
 
 /// The projection's name.
 pub const NAME: &str = "event_log";
 
 /// Its one table (and the view queries read).
 const TABLE: &str = "event_log";
-
-/// The columns of a row of the log.
-const COLUMNS: usize = 9;
-
-/// Rows written by one INSERT (9 parameters each, well under SQLite's
-/// limit of 32,766 and PostgreSQL's of 65,535).
-const ROWS_PER_INSERT: usize = 200;
 
 /// The most rows one query returns.
 pub const MAX_LIMIT: u32 = 500;
@@ -90,9 +83,9 @@ impl Projection for EventLog {
             .await
     }
 
-    /// One multi-row INSERT per [`ROWS_PER_INSERT`] events: a copy of every
-    /// event is this model's whole work, so one statement per event would
-    /// be most of it.
+    /// Staged and written in multi-row INSERTs ([`RowWrites`]): a copy of
+    /// every event is this model's whole work, so one statement per event
+    /// would be most of it.
     async fn apply_batch(
         &self,
         tx: &mut Tx,
@@ -100,52 +93,34 @@ impl Projection for EventLog {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         let t = tables.get(TABLE)?;
-        for chunk in events.chunks(ROWS_PER_INSERT) {
-            let mut params = Vec::with_capacity(chunk.len() * COLUMNS);
-            for event in chunk {
-                let record = serde_json::to_string(event).map_err(|e| {
-                    ProjectionError::Apply(format!("event {}: {e}", event.event_id))
-                })?;
-                params.extend([
-                    int(event.position.tx)?,
-                    int(event.position.seq)?,
-                    Value::from(event.stream_id.as_str()),
-                    Value::from(event.stream_id.category()),
-                    Value::from(event.event_type.as_str()),
-                    Value::from(event.metadata.correlation_id.to_string()),
-                    Value::Int(event.recorded_at.timestamp_micros()),
-                    Value::from(event.event_id.to_string()),
-                    Value::from(record),
-                ]);
-            }
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|row| {
-                    let numbers: Vec<String> = (1..=COLUMNS)
-                        .map(|column| format!("${}", row * COLUMNS + column))
-                        .collect();
-                    format!("({})", numbers.join(", "))
-                })
-                .collect();
-            tx.execute(
-                &format!(
-                    "INSERT INTO {t} (pos_tx, pos_seq, stream_id, category, event_type, \
-                     correlation_id, recorded_at_us, event_id, record) \
-                     VALUES {} ON CONFLICT (pos_tx, pos_seq) DO NOTHING",
-                    rows.join(", ")
-                ),
-                &params,
-            )
-            .await
-            .map_err(|e| {
-                ProjectionError::Apply(format!(
-                    "projection {} cannot copy the events from {} to {}: {e}",
-                    self.name(),
-                    chunk[0].position,
-                    chunk[chunk.len() - 1].position
-                ))
-            })?;
+        let mut writes = RowWrites::new();
+        for event in events {
+            let record = serde_json::to_string(event)
+                .map_err(|e| ProjectionError::cannot_apply(NAME, event, e))?;
+            writes.insert(
+                t,
+                vec![
+                    ("pos_tx", int(event.position.tx)?),
+                    ("pos_seq", int(event.position.seq)?),
+                ],
+                vec![
+                    ("stream_id", Value::from(event.stream_id.as_str())),
+                    ("category", Value::from(event.stream_id.category())),
+                    ("event_type", Value::from(event.event_type.as_str())),
+                    (
+                        "correlation_id",
+                        Value::from(event.metadata.correlation_id.to_string()),
+                    ),
+                    (
+                        "recorded_at_us",
+                        Value::Int(event.recorded_at.timestamp_micros()),
+                    ),
+                    ("event_id", Value::from(event.event_id.to_string())),
+                    ("record", Value::from(record)),
+                ],
+            );
         }
-        Ok(())
+        writes.flush(tx).await
     }
 }
 
