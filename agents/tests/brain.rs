@@ -19,10 +19,10 @@ use commands::{CommandHandler, Envelope};
 use domain::approval::{Approval, ApprovalCommand, ApprovalEvent, DecideApproval, Decision};
 use domain::directive::{
     Directive, DirectiveCommand, DirectiveEvent, DirectiveStatus, Intervention, IssueDirective,
-    Priority,
+    Priority, RecordLlmUsage,
 };
 use domain::plan::{Plan, PlannedTask};
-use domain::planning::{LlmUsage, PlanOutcome, PlannerAnswer};
+use domain::planning::{LlmCaller, LlmUsage, PlanOutcome, PlannerAnswer};
 use domain::policy::Policy;
 use domain::task::{Department, Task, TaskCommand, TaskEvent, TaskStatus};
 use domain::{Actor, Aggregate, CommandId, CorrelationId, DomainEvent, Position, StreamId};
@@ -449,6 +449,33 @@ async fn the_whole_story(db: Db, store: Arc<dyn EventStore>) {
     );
     let mut world = World::new(store);
     let completed = an_approved_order_runs_to_completion(&world).await;
+    // A department's model call for one of its tasks, reported after the
+    // close: a fact all the same, counted to the task's department.
+    let closed = world.directive(completed).await;
+    world
+        .send::<Directive>(
+            Directive::stream(completed),
+            DirectiveCommand::RecordLlmUsage(RecordLlmUsage {
+                task_id: closed.tasks[0].task.task_id,
+                model: "gpt-4o-mini".to_owned(),
+                purpose: "match invoice lines to receipts".to_owned(),
+                usage: LlmUsage {
+                    prompt_tokens: 300,
+                    completion_tokens: 50,
+                    cost_micro_usd: 40,
+                },
+                by: "agent:finance".parse().expect("actor"),
+                at: Utc::now(),
+            }),
+            "agent:finance",
+        )
+        .await;
+    let spent = world.directive(completed).await;
+    assert_eq!(spent.llm_usage.cost_micro_usd, 47, "planning and the call");
+    assert_eq!(
+        spent.llm_usage_by_caller.keys().collect::<Vec<_>>(),
+        [&LlmCaller::Orchestrator, &LlmCaller::Finance]
+    );
     a_rejected_approval_cancels_the_task_and_withdraws_its_dependents(&world).await;
     a_question_goes_to_the_ceo_and_the_answer_is_planned(&world).await;
     let calls = world.planner.calls.load(Ordering::SeqCst);
@@ -528,7 +555,39 @@ async fn the_whole_story(db: Db, store: Arc<dyn EventStore>) {
     );
     assert_eq!(
         (listed[2].llm_tokens, listed[2].llm_cost_micro_usd),
-        (120, 7)
+        (470, 47),
+        "the plan's round and the department's call"
+    );
+    let usage = |caller: &str, calls, prompt, completion, cost| directives::LlmUsageView {
+        caller: caller.to_owned(),
+        calls,
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        cost_micro_usd: cost,
+    };
+    assert_eq!(
+        directives::llm_usage_of(&db, completed)
+            .await
+            .expect("usage"),
+        [
+            usage("finance", 1, 300, 50, 40),
+            usage("orchestrator", 1, 100, 20, 7)
+        ]
+    );
+    assert_eq!(
+        directives::llm_usage_of(&db, listed[0].id)
+            .await
+            .expect("usage"),
+        [usage("orchestrator", 2, 200, 40, 14)],
+        "the question's round and the plan's"
+    );
+    assert_eq!(
+        directives::llm_usage_by_caller(&db).await.expect("usage"),
+        [
+            usage("finance", 1, 300, 50, 40),
+            usage("orchestrator", 4, 400, 80, 28)
+        ],
+        "over every directive"
     );
     let view = directives::get_directive(&db, completed)
         .await

@@ -224,6 +224,66 @@ async fn an_order_runs_through_the_api(kind: Kind) {
         task_status(d, "payment_run") == "awaiting_approval"
     })
     .await;
+
+    // The finance agent's model call for the audit is counted to finance,
+    // beside nothing for the rule-based planner, which calls no model.
+    let handled = handler
+        .handle::<domain::directive::Directive>(commands::Envelope {
+            stream: order_stream.clone(),
+            command: domain::directive::DirectiveCommand::RecordLlmUsage(
+                domain::directive::RecordLlmUsage {
+                    task_id: audit.parse().expect("task id"),
+                    model: "gpt-4o-mini".to_owned(),
+                    purpose: "match invoice lines to receipts".to_owned(),
+                    usage: domain::planning::LlmUsage {
+                        prompt_tokens: 900,
+                        completion_tokens: 100,
+                        cost_micro_usd: 210,
+                    },
+                    by: "agent:finance".parse().expect("actor"),
+                    at: chrono::Utc::now(),
+                },
+            ),
+            command_id: domain::CommandId::from_uuid(uuid::Uuid::now_v7()),
+            correlation_id: story,
+            causation_id: None,
+            actor: "agent:finance".parse().expect("actor"),
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .expect("accepted");
+    let position = handled.position.expect("appended");
+    let spent = app
+        .get_json(
+            &format!("/api/v1/directives/{id}?min_checkpoint={position}"),
+            &viewer,
+            200,
+        )
+        .await;
+    assert_eq!(
+        (&spent["llm_tokens"], &spent["llm_cost_micro_usd"]),
+        (&json!(1000), &json!(210)),
+        "{spent:#}"
+    );
+    let finance_usage = json!([{"caller": "finance", "calls": 1, "prompt_tokens": 900,
+        "completion_tokens": 100, "cost_micro_usd": 210}]);
+    assert_eq!(spent["llm_usage"], finance_usage, "{spent:#}");
+    let report = app.get_json("/api/v1/llm-usage", &viewer, 200).await;
+    assert_eq!(report["callers"], finance_usage, "{report:#}");
+    assert_eq!(report["total"]["caller"], "all");
+    assert_eq!(report["total"]["cost_micro_usd"], 210);
+    expect_problem(
+        app.get("/api/v1/llm-usage", None).await,
+        401,
+        "auth.missing_token",
+    )
+    .await;
+    expect_problem(
+        app.get("/api/v1/llm-usage?group=x", Some(&viewer)).await,
+        400,
+        "request.invalid_field",
+    )
+    .await;
     let inbox = app
         .get_json("/api/v1/approvals?status=pending", &ceo, 200)
         .await;

@@ -21,7 +21,7 @@ use crate::codec::{DomainEvent, EventSchema};
 use crate::event::Actor;
 use crate::money::Money;
 use crate::plan::PlanError;
-use crate::planning::{LlmUsage, PlanOutcome, PlannerAnswer};
+use crate::planning::{LlmCaller, LlmUsage, PlanOutcome, PlannerAnswer};
 use crate::task::{Department, TaskStatus};
 
 /// The longest directive text accepted, in characters.
@@ -59,6 +59,25 @@ pub enum DirectiveCommand {
     Pause(Intervention),
     /// Release what a pause held back.
     Resume(Intervention),
+    /// Record a model call a department made for one of the tasks.
+    RecordLlmUsage(RecordLlmUsage),
+}
+
+/// A department's model call, made while working on one of the tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordLlmUsage {
+    /// The task it was made for (its department is the caller).
+    pub task_id: Uuid,
+    /// The model.
+    pub model: String,
+    /// What the call was for, in a few words.
+    pub purpose: String,
+    /// What it used.
+    pub usage: LlmUsage,
+    /// The agent that made it.
+    pub by: Actor,
+    /// When.
+    pub at: DateTime<Utc>,
 }
 
 /// Give a new order.
@@ -185,6 +204,27 @@ pub enum DirectiveEvent {
     DirectiveResumed(DirectiveIntervention),
     /// Every task settled: the directive is closed.
     DirectiveClosed(DirectiveClosed),
+    /// A department made a model call for one of the tasks.
+    LlmUsageRecorded(LlmUsageRecorded),
+}
+
+/// A department made a model call for one of the directive's tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LlmUsageRecorded {
+    /// The task.
+    pub task_id: Uuid,
+    /// The task's department: who the call is counted to.
+    pub department: Department,
+    /// The model.
+    pub model: String,
+    /// What the call was for.
+    pub purpose: String,
+    /// What it used.
+    pub usage: LlmUsage,
+    /// The agent that made it.
+    pub by: Actor,
+    /// When.
+    pub at: DateTime<Utc>,
 }
 
 /// An order was given (schema version 2: priority, deadline and spending limit
@@ -373,6 +413,7 @@ impl DomainEvent for DirectiveEvent {
         v1("DirectivePaused"),
         v1("DirectiveResumed"),
         v1("DirectiveClosed"),
+        v1("LlmUsageRecorded"),
     ];
 }
 
@@ -429,6 +470,9 @@ pub enum DirectiveRejection {
     /// Not paused.
     #[error("this directive is not paused")]
     NotPaused,
+    /// A model call is recorded with its model and purpose.
+    #[error("a model call is recorded with the model's name and what the call was for")]
+    UsageUnnamed,
 }
 
 impl Rejection for DirectiveRejection {
@@ -449,6 +493,7 @@ impl Rejection for DirectiveRejection {
             Self::NotFinal(_) => "directive.task_not_final",
             Self::AlreadyPaused => "directive.already_paused",
             Self::NotPaused => "directive.not_paused",
+            Self::UsageUnnamed => "directive.llm_usage_unnamed",
         }
     }
 }
@@ -507,8 +552,11 @@ pub struct Directive {
     pub clarifications: Vec<String>,
     /// The plan's tasks, in plan order.
     pub tasks: Vec<TaskSlot>,
-    /// What the planner's model calls cost so far.
+    /// What its model calls cost so far, all callers together: what its
+    /// budget caps.
     pub llm_usage: LlmUsage,
+    /// The same, per caller.
+    pub llm_usage_by_caller: BTreeMap<LlmCaller, LlmUsage>,
 }
 
 impl Aggregate for Directive {
@@ -530,6 +578,8 @@ impl Aggregate for Directive {
         match command {
             DirectiveCommand::Issue(_) => Err(DirectiveRejection::AlreadyIssued),
             DirectiveCommand::SettleTask(settle) => self.settle(settle),
+            // A call already made is a fact, even one reported after the close.
+            DirectiveCommand::RecordLlmUsage(record) => self.record_usage(record),
             _ if self.status.is_closed() => Err(DirectiveRejection::AlreadyClosed),
             DirectiveCommand::Cancel(cancel) => self.cancel(cancel),
             DirectiveCommand::RecordPlan(record) => self.record_plan(record),
@@ -606,6 +656,9 @@ impl Aggregate for Directive {
             DirectiveEvent::DirectivePaused(_) => self.paused = true,
             DirectiveEvent::DirectiveResumed(_) => self.paused = false,
             DirectiveEvent::DirectiveClosed(closed) => self.status = closed.status,
+            DirectiveEvent::LlmUsageRecorded(recorded) => {
+                self.spend(recorded.department.into(), recorded.usage);
+            }
         }
         self
     }
@@ -635,8 +688,36 @@ fn intervention(cmd: &Intervention) -> Result<DirectiveIntervention, DirectiveRe
 impl Directive {
     fn count(&mut self, planning: &PlanningRecord) {
         if let Some(usage) = planning.usage {
-            self.llm_usage = self.llm_usage.plus(usage);
+            self.spend(LlmCaller::Orchestrator, usage);
         }
+    }
+
+    fn spend(&mut self, caller: LlmCaller, usage: LlmUsage) {
+        self.llm_usage = self.llm_usage.plus(usage);
+        let spent = self.llm_usage_by_caller.entry(caller).or_default();
+        *spent = spent.plus(usage);
+    }
+
+    fn record_usage(
+        &self,
+        cmd: &RecordLlmUsage,
+    ) -> Result<Vec<DirectiveEvent>, DirectiveRejection> {
+        let slot = self
+            .tasks
+            .iter()
+            .find(|s| s.task.task_id == cmd.task_id)
+            .ok_or(DirectiveRejection::UnknownTask(cmd.task_id))?;
+        let model = required(&cmd.model).map_err(|_| DirectiveRejection::UsageUnnamed)?;
+        let purpose = required(&cmd.purpose).map_err(|_| DirectiveRejection::UsageUnnamed)?;
+        Ok(vec![DirectiveEvent::LlmUsageRecorded(LlmUsageRecorded {
+            task_id: cmd.task_id,
+            department: slot.task.department,
+            model,
+            purpose,
+            usage: cmd.usage,
+            by: cmd.by.clone(),
+            at: cmd.at,
+        })])
     }
 
     fn slot_mut(&mut self, task_id: Uuid, change: impl FnOnce(&mut TaskSlot)) {
@@ -1381,6 +1462,75 @@ mod workflow_tests {
         );
     }
 
+    fn model_call(task: u8, tokens: u64, cost: u64) -> DirectiveCommand {
+        DirectiveCommand::RecordLlmUsage(RecordLlmUsage {
+            task_id: id(task),
+            model: "gpt-4o-mini".to_owned(),
+            purpose: "match invoice lines".to_owned(),
+            usage: LlmUsage {
+                prompt_tokens: tokens,
+                completion_tokens: tokens / 4,
+                cost_micro_usd: cost,
+            },
+            by: "agent:finance".parse().expect("valid actor"),
+            at: at(3),
+        })
+    }
+
+    #[test]
+    fn a_departments_model_call_is_counted_to_its_tasks_department() {
+        let state = planned();
+        let events = events_of(&state, model_call(2, 400, 90));
+        let [DirectiveEvent::LlmUsageRecorded(recorded)] = &events[..] else {
+            panic!("one usage event: {events:?}");
+        };
+        assert_eq!(recorded.department, Department::Finance, "the task's own");
+        let state = apply(state, &events);
+        assert_eq!(state.llm_usage.cost_micro_usd, 90);
+        assert_eq!(
+            state.llm_usage_by_caller.get(&LlmCaller::Finance),
+            Some(&state.llm_usage)
+        );
+    }
+
+    #[test]
+    fn a_model_call_names_a_task_of_the_plan_a_model_and_a_purpose() {
+        let state = planned();
+        let code = |command| state.decide(&command).expect_err("refused").code();
+        assert_eq!(code(model_call(9, 1, 1)), "directive.unknown_task");
+        let DirectiveCommand::RecordLlmUsage(call) = model_call(1, 1, 1) else {
+            unreachable!("a usage command")
+        };
+        for (model, purpose) in [(" ", "match"), ("gpt", "")] {
+            let command = DirectiveCommand::RecordLlmUsage(RecordLlmUsage {
+                model: model.to_owned(),
+                purpose: purpose.to_owned(),
+                ..call.clone()
+            });
+            assert_eq!(code(command), "directive.llm_usage_unnamed");
+        }
+        assert_eq!(
+            Directive::default()
+                .decide(&model_call(1, 1, 1))
+                .expect_err("no directive")
+                .code(),
+            "directive.not_found"
+        );
+    }
+
+    #[test]
+    fn a_model_call_reported_after_the_close_is_still_counted() {
+        let cancel = DirectiveCommand::Cancel(CancelDirective {
+            reason: "no longer needed".to_owned(),
+            cancelled_by: ceo(),
+            cancelled_at: at(2),
+        });
+        let state = step(planned(), cancel);
+        assert!(state.status.is_closed());
+        let state = step(state, model_call(4, 100, 5));
+        assert_eq!(state.llm_usage.cost_micro_usd, 5);
+    }
+
     /// Plans of up to 8 tasks, each depending on some earlier ones, and an
     /// order in which to settle them (with outcomes).
     fn scenario() -> impl Strategy<Value = (Vec<Vec<usize>>, Vec<(usize, u8)>)> {
@@ -1407,6 +1557,51 @@ mod workflow_tests {
         /// at most once and only after all its dependencies completed, a
         /// withdrawn task is never released, and the directive closes exactly
         /// when every task has settled.
+        /// Planning rounds and departments' calls in any mix: the usage per
+        /// caller always adds up to the total the budget caps.
+        #[test]
+        fn usage_per_caller_adds_up_to_the_total(
+            rounds in proptest::collection::vec((0u64..10_000, 0u64..10_000, 0u64..1_000_000), 0..4),
+            calls in proptest::collection::vec((1u8..=4, 0u64..10_000, 0u64..1_000_000), 0..12),
+        ) {
+            let question = |(prompt, completion, cost): (u64, u64, u64)| {
+                DirectiveEvent::ClarificationRequested(ClarificationRequested {
+                    planning: PlanningRecord {
+                        planner: "llm".to_owned(),
+                        model: Some("m".to_owned()),
+                        prompt_digest: "ab".repeat(32),
+                        raw_answer: "{}".to_owned(),
+                        usage: Some(LlmUsage { prompt_tokens: prompt, completion_tokens: completion, cost_micro_usd: cost }),
+                    },
+                    question: "which?".to_owned(),
+                    at: at(1),
+                })
+            };
+            let mut state = apply(Directive::default(), &[issued()]);
+            for round in &rounds {
+                let answered = DirectiveEvent::ClarificationAnswered(DirectiveIntervention {
+                    text: "these".to_owned(),
+                    by: ceo(),
+                    at: at(2),
+                });
+                state = apply(state, &[question(*round), answered]);
+            }
+            let plan = events_of(&state, record());
+            state = apply(state, &plan);
+            let mut departments = LlmUsage::default();
+            for (task, tokens, cost) in calls {
+                let events = events_of(&state, model_call(task, tokens, cost));
+                if let [DirectiveEvent::LlmUsageRecorded(r)] = &events[..] {
+                    departments = departments.plus(r.usage);
+                }
+                state = apply(state, &events);
+            }
+            let sum = state.llm_usage_by_caller.values().fold(LlmUsage::default(), |a, b| a.plus(*b));
+            prop_assert_eq!(sum, state.llm_usage);
+            let finance = state.llm_usage_by_caller.get(&LlmCaller::Finance).copied().unwrap_or_default();
+            prop_assert_eq!(finance, departments);
+        }
+
         #[test]
         fn releases_follow_the_dependencies((deps, order) in scenario()) {
             let plan = Plan {

@@ -35,6 +35,33 @@ pub struct LlmUsage {
     pub cost_micro_usd: u64,
 }
 
+/// Who made a model call for a directive: the orchestrator planning it, or
+/// a department at work on one of its tasks. A directive's usage is summed
+/// per caller, and all of it counts against the directive's one budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmCaller {
+    /// The Brain, planning (and planning again after a clarification).
+    Orchestrator,
+    /// Logistics Core.
+    Logistics,
+    /// Finance Reactor.
+    Finance,
+    /// Code Foundry.
+    Foundry,
+}
+
+impl From<crate::task::Department> for LlmCaller {
+    fn from(department: crate::task::Department) -> Self {
+        use crate::task::Department;
+        match department {
+            Department::Logistics => LlmCaller::Logistics,
+            Department::Finance => LlmCaller::Finance,
+            Department::Foundry => LlmCaller::Foundry,
+        }
+    }
+}
+
 /// The most a directive's model calls may use; `None` caps nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LlmBudget {

@@ -19,7 +19,7 @@ use domain::directive::{
 };
 use domain::{Actor, Aggregate, CommandId, CorrelationId, Money, Position, StreamId};
 use projections::models::directives::{
-    self as model, ApprovalView, DirectiveQuery, DirectiveSummary, TaskView,
+    self as model, ApprovalView, DirectiveQuery, DirectiveSummary, LlmUsageView, TaskView,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -31,8 +31,8 @@ use super::auth::{Principal, Role};
 use super::extract::{ApiJson, ApiQuery};
 use super::metrics::CommandOutcome;
 use super::openapi::{
-    ApprovalShape, DecisionShape, DirectiveShape, MoneyShape, PositionShape, PriorityShape,
-    TaskShape,
+    ApprovalShape, DecisionShape, DirectiveShape, LlmUsageShape, MoneyShape, PositionShape,
+    PriorityShape, TaskShape,
 };
 use super::problem::{ApiError, Problem};
 use super::{AppState, Consistency};
@@ -44,6 +44,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(show))
         .routes(routes!(intervene))
         .routes(routes!(tasks))
+        .routes(routes!(llm_usage))
         .routes(routes!(approvals))
         .routes(routes!(decide))
         .routes(routes!(engage_stop, lift_stop))
@@ -328,6 +329,11 @@ struct DirectiveDetail {
     /// Its tasks.
     #[schema(value_type = Vec<TaskShape>)]
     tasks: Vec<TaskView>,
+    /// What its model calls used, per caller (`orchestrator` for planning,
+    /// else the department); `llm_tokens` and `llm_cost_micro_usd` are the
+    /// totals its budget caps.
+    #[schema(value_type = Vec<LlmUsageShape>)]
+    llm_usage: Vec<LlmUsageView>,
 }
 
 /// A directive's plan as recorded.
@@ -374,6 +380,7 @@ async fn show(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no directive {id}")))?;
     let tasks = model::tasks_of(&state.db, id).await?;
+    let llm_usage = model::llm_usage_of(&state.db, id).await?;
     // The plan as recorded: who planned it and its tasks (in `tasks`).
     let plan = directive.planner.as_ref().map(|planner| PlanView {
         planner: planner.clone(),
@@ -387,6 +394,7 @@ async fn show(
             directive,
             plan,
             tasks,
+            llm_usage,
         }),
     ))
 }
@@ -513,6 +521,65 @@ async fn tasks(
     )
     .await?;
     Ok((consistency, Json(TaskList { tasks })))
+}
+
+/// Read-your-writes, and nothing else.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct UsageQuery {
+    /// Wait (up to 2 s) until the read model holds this position.
+    #[param(value_type = Option<String>, example = "1042:0")]
+    min_checkpoint: Option<Position>,
+}
+
+/// Model usage over every directive.
+#[derive(Debug, Serialize, ToSchema)]
+struct UsageReport {
+    /// Per caller: `orchestrator` (planning), `logistics`, `finance`, `foundry`.
+    #[schema(value_type = Vec<LlmUsageShape>)]
+    callers: Vec<LlmUsageView>,
+    /// All callers together (`caller` is `all`).
+    #[schema(value_type = LlmUsageShape)]
+    total: LlmUsageView,
+}
+
+/// Shows what model calls used.
+///
+/// Tokens and estimated cost of every model call made for a directive,
+/// summed per caller over all directives (one directive's are in
+/// `GET /api/v1/directives/{id}`). Roles: all.
+#[utoipa::path(
+    get,
+    path = "/api/v1/llm-usage",
+    tag = "directives",
+    params(UsageQuery),
+    responses((status = 200, description = "Usage per caller", body = UsageReport)),
+)]
+async fn llm_usage(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: ApiQuery<UsageQuery>,
+) -> Result<(Consistency, Json<UsageReport>), ApiError> {
+    let consistency = readable(&state, &principal, query.0.min_checkpoint).await?;
+    let callers = model::llm_usage_by_caller(&state.db).await?;
+    let total = callers.iter().fold(
+        LlmUsageView {
+            caller: "all".to_owned(),
+            calls: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_micro_usd: 0,
+        },
+        |sum, c| LlmUsageView {
+            calls: sum.calls.saturating_add(c.calls),
+            prompt_tokens: sum.prompt_tokens.saturating_add(c.prompt_tokens),
+            completion_tokens: sum.completion_tokens.saturating_add(c.completion_tokens),
+            cost_micro_usd: sum.cost_micro_usd.saturating_add(c.cost_micro_usd),
+            ..sum
+        },
+    );
+    Ok((consistency, Json(UsageReport { callers, total })))
 }
 
 /// The filters of the approvals inbox.

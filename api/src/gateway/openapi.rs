@@ -413,7 +413,7 @@ pub(crate) struct DirectiveShape {
     model: Option<String>,
     /// The digest of the planner's prompt.
     prompt_digest: Option<String>,
-    /// Model tokens spent planning it.
+    /// Model tokens its calls used (planning and departments).
     llm_tokens: i64,
     /// Their estimated cost, in millionths of a dollar.
     llm_cost_micro_usd: i64,
@@ -423,6 +423,23 @@ pub(crate) struct DirectiveShape {
     summary: Option<String>,
     /// When it last changed (RFC 3339).
     updated_at: String,
+}
+
+/// What one caller's model calls used.
+#[derive(ToSchema)]
+#[schema(as = LlmUsage)]
+#[allow(dead_code)]
+pub(crate) struct LlmUsageShape {
+    /// `orchestrator` (planning), `logistics`, `finance` or `foundry`.
+    caller: String,
+    /// How many calls (a planning round with its retries counts once).
+    calls: i64,
+    /// Tokens in the prompts.
+    prompt_tokens: i64,
+    /// Tokens in the answers.
+    completion_tokens: i64,
+    /// Estimated cost, in millionths of a US dollar.
+    cost_micro_usd: i64,
 }
 
 /// A task of a directive's plan.

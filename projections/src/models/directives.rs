@@ -1,5 +1,6 @@
 //! The directives read model: each directive with its plan and the live
-//! status of its tasks, the tasks per department, and the approvals inbox.
+//! status of its tasks, the tasks per department, the approvals inbox, and
+//! what each directive's model calls cost, per caller.
 //! One projection, because its three tables change together: a plan creates
 //! task rows, an approval request marks its task, and so on.
 
@@ -7,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::approval::{Approval, ApprovalEvent};
 use domain::directive::{Directive, DirectiveEvent, DirectiveTask, PlanningRecord};
+use domain::planning::{LlmCaller, LlmUsage};
 use domain::task::{Task, TaskEvent};
 use domain::{Aggregate, DomainEvent, RecordedEvent};
 use eventstore::EventFilter;
@@ -22,6 +24,7 @@ pub const NAME: &str = "directives";
 const LIST: &str = "directives_list";
 const TASKS: &str = "directives_tasks";
 const APPROVALS: &str = "directives_approvals";
+const USAGE: &str = "directives_llm_usage";
 
 /// The directives read model.
 pub struct Directives;
@@ -37,8 +40,9 @@ impl Projection for Directives {
     }
 
     /// 2: a directive's model usage is the sum over its planning rounds.
+    /// 3: and over its departments' calls, kept per caller too.
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn filter(&self) -> EventFilter {
@@ -49,14 +53,15 @@ impl Projection for Directives {
     }
 
     fn tables(&self) -> Vec<&'static str> {
-        vec![LIST, TASKS, APPROVALS]
+        vec![LIST, TASKS, APPROVALS, USAGE]
     }
 
     fn schema(&self, tables: &Tables) -> Result<Vec<String>, ProjectionError> {
-        let (list, tasks, approvals) = (
+        let (list, tasks, approvals, usage) = (
             tables.get(LIST)?,
             tables.get(TASKS)?,
             tables.get(APPROVALS)?,
+            tables.get(USAGE)?,
         );
         Ok(vec![
             format!(
@@ -88,6 +93,12 @@ impl Projection for Directives {
                  decided_by TEXT, reason TEXT, decided_at TEXT)"
             ),
             format!("CREATE INDEX {approvals}_status ON {approvals} (status, seq_tx, seq)"),
+            format!(
+                "CREATE TABLE {usage} (directive_id TEXT NOT NULL, caller TEXT NOT NULL, \
+                 calls BIGINT NOT NULL DEFAULT 0, prompt_tokens BIGINT NOT NULL DEFAULT 0, \
+                 completion_tokens BIGINT NOT NULL DEFAULT 0, \
+                 cost_micro_usd BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (directive_id, caller))"
+            ),
         ])
     }
 
@@ -146,12 +157,21 @@ fn planning_columns(planning: &PlanningRecord) -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// Adds a planning round's model usage to the directive's totals (a
-/// directive is planned again after each clarification).
-fn add_usage(writes: &mut RowWrites, list: &str, directive_id: &Value, planning: &PlanningRecord) {
-    let usage = planning.usage.unwrap_or_default();
+/// Adds a model call's usage to the directive's totals and to its caller's
+/// row (a directive is planned again after each clarification, and its
+/// departments may call models for their tasks).
+fn add_usage(
+    writes: &mut RowWrites,
+    tables: &Tables,
+    directive_id: &Value,
+    caller: LlmCaller,
+    usage: Option<LlmUsage>,
+) -> Result<(), ProjectionError> {
+    let Some(usage) = usage else {
+        return Ok(());
+    };
     writes.add(
-        list,
+        tables.get(LIST)?,
         vec![("directive_id", directive_id.clone())],
         vec![
             (
@@ -161,6 +181,25 @@ fn add_usage(writes: &mut RowWrites, list: &str, directive_id: &Value, planning:
             ("llm_cost_micro_usd", count(usage.cost_micro_usd)),
         ],
     );
+    let table = tables.get(USAGE)?;
+    let key = || {
+        vec![
+            ("directive_id", directive_id.clone()),
+            ("caller", label(&caller)),
+        ]
+    };
+    writes.insert(table, key(), vec![]);
+    writes.add(
+        table,
+        key(),
+        vec![
+            ("calls", 1),
+            ("prompt_tokens", count(usage.prompt_tokens)),
+            ("completion_tokens", count(usage.completion_tokens)),
+            ("cost_micro_usd", count(usage.cost_micro_usd)),
+        ],
+    );
+    Ok(())
 }
 
 fn directive(
@@ -208,7 +247,14 @@ fn directive(
                     ("question", Value::Null),
                 ];
                 columns.extend(planning_columns(&planned.planning));
-                add_usage(writes, list, &directive_id, &planned.planning);
+                let usage = planned.planning.usage;
+                add_usage(
+                    writes,
+                    tables,
+                    &directive_id,
+                    LlmCaller::Orchestrator,
+                    usage,
+                )?;
                 columns
             }
             DirectiveEvent::ClarificationRequested(asked) => {
@@ -217,7 +263,14 @@ fn directive(
                     ("question", Value::from(asked.question)),
                 ];
                 columns.extend(planning_columns(&asked.planning));
-                add_usage(writes, list, &directive_id, &asked.planning);
+                let usage = asked.planning.usage;
+                add_usage(
+                    writes,
+                    tables,
+                    &directive_id,
+                    LlmCaller::Orchestrator,
+                    usage,
+                )?;
                 columns
             }
             DirectiveEvent::ClarificationAnswered(_) => vec![("status", Value::from("planning"))],
@@ -240,6 +293,10 @@ fn directive(
                 ("status", label(&closed.status)),
                 ("summary", Value::from(closed.summary)),
             ],
+            DirectiveEvent::LlmUsageRecorded(recorded) => {
+                let caller = recorded.department.into();
+                return add_usage(writes, tables, &directive_id, caller, Some(recorded.usage));
+            }
             DirectiveEvent::TasksReleased(_)
             | DirectiveEvent::TaskSettled(_)
             | DirectiveEvent::TasksWithdrawn(_) => return Ok(()),
@@ -395,7 +452,7 @@ pub struct DirectiveSummary {
     pub model: Option<String>,
     /// The digest of the planner's prompt.
     pub prompt_digest: Option<String>,
-    /// Model tokens spent planning it.
+    /// Model tokens its calls used (planning and departments).
     pub llm_tokens: i64,
     /// Their estimated cost, in millionths of a dollar.
     pub llm_cost_micro_usd: i64,
@@ -731,4 +788,62 @@ pub async fn get_approval(
         )
         .await?;
     rows.first().map(|r| approval_view(r)).transpose()
+}
+
+/// What one caller's model calls used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LlmUsageView {
+    /// `orchestrator`, or the department that made the calls.
+    pub caller: String,
+    /// How many calls (a planning round with retries counts once).
+    pub calls: i64,
+    /// Tokens in the prompts.
+    pub prompt_tokens: i64,
+    /// Tokens in the answers.
+    pub completion_tokens: i64,
+    /// Estimated cost, in millionths of a US dollar.
+    pub cost_micro_usd: i64,
+}
+
+fn usage_view(row: &[Value]) -> Result<LlmUsageView, ProjectionError> {
+    let mut r = Row(row, 0);
+    Ok(LlmUsageView {
+        caller: r.text()?,
+        calls: r.int()?,
+        prompt_tokens: r.int()?,
+        completion_tokens: r.int()?,
+        cost_micro_usd: r.int()?,
+    })
+}
+
+/// One directive's model usage per caller, by caller name.
+pub async fn llm_usage_of(
+    db: &Db,
+    directive_id: Uuid,
+) -> Result<Vec<LlmUsageView>, ProjectionError> {
+    let rows = db
+        .query(
+            &format!(
+                "SELECT caller, calls, prompt_tokens, completion_tokens, cost_micro_usd \
+                 FROM {USAGE} WHERE directive_id = $1 ORDER BY caller"
+            ),
+            &[id(directive_id)],
+        )
+        .await?;
+    rows.iter().map(|r| usage_view(r)).collect()
+}
+
+/// Model usage per caller over every directive, by caller name.
+pub async fn llm_usage_by_caller(db: &Db) -> Result<Vec<LlmUsageView>, ProjectionError> {
+    let rows = db
+        .query(
+            &format!(
+                "SELECT caller, CAST(sum(calls) AS BIGINT), CAST(sum(prompt_tokens) AS BIGINT), \
+                 CAST(sum(completion_tokens) AS BIGINT), CAST(sum(cost_micro_usd) AS BIGINT) \
+                 FROM {USAGE} GROUP BY caller ORDER BY caller"
+            ),
+            &[],
+        )
+        .await?;
+    rows.iter().map(|r| usage_view(r)).collect()
 }
