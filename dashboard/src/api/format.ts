@@ -78,3 +78,9 @@ export function categoryOf(streamId: string): string {
 export function shortId(id: string): string {
   return id.length > 8 ? id.slice(0, 8) : id;
 }
+
+/** An estimated cost in millionths of a US dollar, e.g. `$0.0042`. */
+export function formatMicroUsd(micro: number): string {
+  const dollars = micro / 1_000_000;
+  return `$${dollars.toFixed(dollars >= 1 ? 2 : 4)}`;
+}

@@ -75,9 +75,20 @@ export interface Plan {
   tasks: string[];
 }
 
+/** What one caller's model calls used for a directive (or over all of them). */
+export interface LlmUsage {
+  /** `orchestrator` (planning), `logistics`, `finance` or `foundry`. */
+  caller: string;
+  calls: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_micro_usd: number;
+}
+
 export interface DirectiveDetail extends Directive {
   plan: Plan | null;
   tasks: Task[];
+  llm_usage: LlmUsage[];
 }
 
 export interface Approval {

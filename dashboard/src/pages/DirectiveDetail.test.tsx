@@ -21,13 +21,17 @@ const DIRECTIVE = {
   planner: "rules",
   model: null,
   prompt_digest: null,
-  llm_tokens: 0,
-  llm_cost_micro_usd: 0,
+  llm_tokens: 3100,
+  llm_cost_micro_usd: 4200,
   escalation: null,
   summary: null,
   updated_at: "2025-01-01T00:00:00Z",
   plan: { planner: "rules", model: null, prompt_digest: null, tasks: ["scan", "reorder"] },
   tasks: [task("scan", [], "completed"), task("reorder", ["scan"], "awaiting_approval")],
+  llm_usage: [
+    { caller: "logistics", calls: 1, prompt_tokens: 900, completion_tokens: 100, cost_micro_usd: 1200 },
+    { caller: "orchestrator", calls: 2, prompt_tokens: 1800, completion_tokens: 300, cost_micro_usd: 3000 },
+  ],
 };
 
 function server(role = "ceo") {
@@ -91,6 +95,12 @@ describe("a directive's page", () => {
     expect(screen.getByRole("link", { name: "#1" })).toHaveAttribute("href", "#event-e1");
     expect(screen.getByText("EUR 5,000.00")).toBeInTheDocument();
     expect(screen.getByRole("link", { name: "Audit trail" })).toHaveAttribute("href", "/audit?correlation_id=c1");
+    const use = screen.getByRole("list", { name: "Model use per caller" });
+    expect(within(use).getAllByRole("listitem").map((li) => li.textContent)).toEqual([
+      "logistics: 1 call, 1,000 tokens, $0.0012",
+      "orchestrator: 2 calls, 2,100 tokens, $0.0030",
+    ]);
+    expect(screen.getByTestId("model-use")).toHaveTextContent(/^3,100 tokens, \$0\.0042/);
   });
 
   it("lets the CEO pause it, then reads the directive at the write's checkpoint", async () => {

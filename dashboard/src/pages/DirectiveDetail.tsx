@@ -6,7 +6,7 @@
 import { useId, useState, type FormEvent } from "react";
 import { Link, useParams } from "react-router-dom";
 import type { Accepted, DirectiveDetail, EventsPage } from "../api/types";
-import { formatMoney, formatTime } from "../api/format";
+import { formatMicroUsd, formatMoney, formatNumber, formatTime } from "../api/format";
 import { useApi, useSession } from "../auth/session";
 import { whyNot } from "../auth/roles";
 import { useApprovals, useDirective } from "../hooks/queries";
@@ -166,6 +166,26 @@ export function DirectiveDetailPage() {
               <dd>
                 {d.planner ?? "—"}
                 {d.model ? ` (${d.model})` : ""}
+              </dd>
+            </div>
+            <div>
+              <dt>Model use</dt>
+              <dd data-testid="model-use">
+                {(d.llm_usage ?? []).length === 0 ? (
+                  "none"
+                ) : (
+                  <>
+                    {formatNumber(d.llm_tokens)} tokens, {formatMicroUsd(d.llm_cost_micro_usd)}
+                    <ul className="plain-list" aria-label="Model use per caller">
+                      {(d.llm_usage ?? []).map((u) => (
+                        <li key={u.caller}>
+                          {u.caller}: {formatNumber(u.calls)} {u.calls === 1 ? "call" : "calls"},{" "}
+                          {formatNumber(u.prompt_tokens + u.completion_tokens)} tokens, {formatMicroUsd(u.cost_micro_usd)}
+                        </li>
+                      ))}
+                    </ul>
+                  </>
+                )}
               </dd>
             </div>
           </dl>
