@@ -181,11 +181,27 @@ pub struct StreamHead {
     pub hash: Hash,
 }
 
+/// The order in which a transaction of several appends takes its streams'
+/// locks: by stream id (requests to one stream keep their order), so that
+/// two such transactions never wait for each other in a circle.
+pub(crate) fn lock_order(requests: &[AppendRequest]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..requests.len()).collect();
+    order.sort_by(|&a, &b| requests[a].stream.as_str().cmp(requests[b].stream.as_str()));
+    order
+}
+
 /// An event log: append to streams, read streams and the global order.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
     /// Appends events to one stream atomically, checking the expected version.
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError>;
+
+    /// Appends to several streams in one transaction: every request is
+    /// appended (or, its command id seen, answers its first result), or
+    /// none is. Each request is checked as [`EventStore::append`] checks
+    /// it; the first refusal is the answer. A stream may appear more than
+    /// once: its requests apply in order. Answers are in request order.
+    async fn append_all(&self, requests: Vec<AppendRequest>) -> Result<Vec<Appended>, StoreError>;
 
     /// Reads up to `limit` events of a stream, starting at version `from`
     /// (inclusive) and going in `direction`. A missing stream reads as empty.

@@ -632,6 +632,50 @@ impl EventStore for PgStore {
         Err(StoreError::Retry)
     }
 
+    /// One transaction, the streams locked in [`crate::lock_order`]. Its
+    /// first `agentos_append` takes the appender marker before the
+    /// transaction has an id, as a unit of work's `begin` would.
+    async fn append_all(&self, requests: Vec<AppendRequest>) -> Result<Vec<Appended>, StoreError> {
+        match &requests[..] {
+            [] => return Ok(Vec::new()),
+            [_] => {
+                let request = requests.into_iter().next().expect("one request");
+                return Ok(vec![self.append(request).await?]);
+            }
+            _ => {}
+        }
+        for request in &requests {
+            check_request(request)?;
+        }
+        let calls: Vec<AppendCall> = requests.iter().map(AppendCall::new).collect();
+        let order = crate::lock_order(&requests);
+        'attempts: for attempt in 0..APPEND_ATTEMPTS {
+            let mut tx = self.inner.pool.begin().await?;
+            let mut answers: Vec<Option<Appended>> = vec![None; calls.len()];
+            for &i in &order {
+                match calls[i].run(&mut *tx).await? {
+                    Some(appended) => answers[i] = Some(appended),
+                    None => {
+                        drop(tx);
+                        tokio::time::sleep(Duration::from_micros(fastrand::u64(
+                            0..200 << attempt.min(6),
+                        )))
+                        .await;
+                        continue 'attempts;
+                    }
+                }
+            }
+            let answers: Vec<Appended> = answers.into_iter().flatten().collect();
+            if answers.iter().all(|a| a.duplicate) {
+                return Ok(answers); // nothing written; the transaction rolls back on drop
+            }
+            tx.commit().await?;
+            self.committed();
+            return Ok(answers);
+        }
+        Err(StoreError::Retry)
+    }
+
     async fn read_stream(
         &self,
         stream: &StreamId,

@@ -4,7 +4,8 @@
 //! so the global order is the row id and no reader can see a gap; readers
 //! use a pool of their own. Appends are group-committed: a writer task takes
 //! every append waiting when it starts a transaction, each under a savepoint
-//! (one refused rolls back alone), and commits them with one sync of the
+//! (one refused rolls back alone; the requests of one `append_all` share
+//! theirs, and so stand or fall together), and commits them with one sync of the
 //! write-ahead log, so throughput grows with concurrency instead of being
 //! bound by one `fsync` per append. The hash chain is computed here in
 //! Rust, with the same formula the PostgreSQL function uses.
@@ -37,8 +38,12 @@ const ROWS_PER_INSERT: usize = 400;
 /// Appends committed together at most.
 const MAX_GROUP: usize = 256;
 
-/// An append waiting for the writer task, and where its result goes.
-type Pending = (AppendRequest, oneshot::Sender<Result<Appended, StoreError>>);
+/// Appends that stand or fall together, waiting for the writer task, and
+/// where their result goes.
+type Pending = (
+    Vec<AppendRequest>,
+    oneshot::Sender<Result<Vec<Appended>, StoreError>>,
+);
 
 /// The event store in a SQLite file.
 #[derive(Clone)]
@@ -212,8 +217,8 @@ async fn write_groups(writer: SqlitePool, mut queue: mpsc::Receiver<Pending>) {
             // append is tried alone, so that each gets its own answer.
             Err(error) => {
                 tracing::warn!(%error, appends = group.len(), "a group commit failed; appending one by one");
-                for (request, answer) in group {
-                    let _ = answer.send(append_alone(&writer, &request).await);
+                for (requests, answer) in group {
+                    let _ = answer.send(append_alone(&writer, &requests).await);
                 }
             }
         }
@@ -225,15 +230,15 @@ async fn write_groups(writer: SqlitePool, mut queue: mpsc::Receiver<Pending>) {
 async fn commit_group(
     writer: &SqlitePool,
     group: &[Pending],
-) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
-    if let [(request, _)] = group {
-        return Ok(vec![append_alone(writer, request).await]);
+) -> Result<Vec<Result<Vec<Appended>, StoreError>>, StoreError> {
+    if let [(requests, _)] = group {
+        return Ok(vec![append_alone(writer, requests).await]);
     }
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     let mut results = Vec::with_capacity(group.len());
-    for (request, _) in group {
+    for (requests, _) in group {
         sqlx::query("SAVEPOINT append").execute(&mut *tx).await?;
-        let result = append_in(&mut tx, request).await;
+        let result = append_each(&mut tx, requests).await;
         if result.is_err() {
             sqlx::query("ROLLBACK TO append").execute(&mut *tx).await?;
         }
@@ -244,16 +249,28 @@ async fn commit_group(
     Ok(results)
 }
 
-/// One append in its own transaction.
+/// Appends that stand or fall together, in their own transaction.
 async fn append_alone(
     writer: &SqlitePool,
-    request: &AppendRequest,
-) -> Result<Appended, StoreError> {
+    requests: &[AppendRequest],
+) -> Result<Vec<Appended>, StoreError> {
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-    let appended = append_in(&mut tx, request).await?;
-    if !appended.duplicate {
+    let appended = append_each(&mut tx, requests).await?;
+    if appended.iter().any(|a| !a.duplicate) {
         tx.commit().await?;
     } // else nothing was written; the transaction rolls back on drop
+    Ok(appended)
+}
+
+/// Each request in turn, inside a write transaction; the first refusal ends it.
+async fn append_each(
+    tx: &mut Transaction<'static, Sqlite>,
+    requests: &[AppendRequest],
+) -> Result<Vec<Appended>, StoreError> {
+    let mut appended = Vec::with_capacity(requests.len());
+    for request in requests {
+        appended.push(append_in(tx, request).await?);
+    }
     Ok(appended)
 }
 
@@ -466,16 +483,31 @@ fn filter_arg(values: &[String]) -> Option<String> {
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
-        check_request(&request)?;
+        let appended = self.append_all(vec![request]).await?;
+        appended
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("the writer answered no append".to_owned()))
+    }
+
+    /// One savepoint of the writer's group transaction (SQLite has a single
+    /// writer, so no lock order is needed).
+    async fn append_all(&self, requests: Vec<AppendRequest>) -> Result<Vec<Appended>, StoreError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        for request in &requests {
+            check_request(request)?;
+        }
         let stopped = || StoreError::Unavailable("the SQLite writer has stopped".to_owned());
         let (answer, result) = oneshot::channel();
         self.inner
             .appends
-            .send((request, answer))
+            .send((requests, answer))
             .await
             .map_err(|_| stopped())?;
         let appended = result.await.map_err(|_| stopped())??;
-        if !appended.duplicate {
+        if appended.iter().any(|a| !a.duplicate) {
             self.committed();
         }
         Ok(appended)

@@ -424,6 +424,183 @@ async fn verification_walks_every_stream(store: Arc<dyn EventStore>) {
     assert!(calls > 0);
 }
 
+/// Several streams in one transaction: all of it or none of it.
+async fn appends_to_several_streams_commit_together_or_not_at_all(store: Arc<dyn EventStore>) {
+    assert_eq!(store.append_all(Vec::new()).await.expect("nothing"), []);
+    let (a, b) = (stream("order"), stream("task"));
+    let answers = store
+        .append_all(vec![
+            request(&a, ExpectedVersion::NoStream, 2),
+            request(&b, ExpectedVersion::NoStream, 1),
+            // The same stream again: after the first request.
+            request(&a, ExpectedVersion::Exact(2), 1),
+        ])
+        .await
+        .expect("appended");
+    let versions: Vec<_> = answers
+        .iter()
+        .map(|x| {
+            (
+                x.stream.clone(),
+                x.first_version,
+                x.last_version,
+                x.duplicate,
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            (a.clone(), 1, 2, false),
+            (b.clone(), 1, 1, false),
+            (a.clone(), 3, 3, false)
+        ],
+        "answers in request order"
+    );
+    assert_eq!(store.counts().await.expect("counts").events, 4);
+
+    // A conflict on one stream: the other stream is not created either
+    // (its category sorts first, so it is appended before the conflict).
+    let c = stream("audit");
+    match store
+        .append_all(vec![
+            request(&c, ExpectedVersion::NoStream, 1),
+            request(&a, ExpectedVersion::Exact(0), 1),
+        ])
+        .await
+    {
+        Err(StoreError::WrongExpectedVersion { stream, actual, .. }) => {
+            assert_eq!((stream, actual), (a.clone(), 3));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        store.stream_head(&c).await.expect("head"),
+        None,
+        "none of it"
+    );
+    // A malformed request: nothing of the others either.
+    match store
+        .append_all(vec![
+            request(&c, ExpectedVersion::NoStream, 1),
+            request(&b, ExpectedVersion::Any, 0),
+        ])
+        .await
+    {
+        Err(StoreError::InvalidAppend(_)) => {}
+        other => panic!("expected an invalid append, got {other:?}"),
+    }
+    assert_eq!(store.counts().await.expect("counts").events, 4);
+
+    // Command ids: a second time, each answers its first result; a seen
+    // one beside a new one appends only the new one.
+    let (x, y) = (
+        CommandId::from_uuid(Uuid::now_v7()),
+        CommandId::from_uuid(Uuid::now_v7()),
+    );
+    let commands = |c: &domain::StreamId| {
+        vec![
+            with_command(request(&b, ExpectedVersion::Exact(1), 1), x),
+            with_command(request(c, ExpectedVersion::NoStream, 2), y),
+        ]
+    };
+    let first = store.append_all(commands(&c)).await.expect("appended");
+    let again = store.append_all(commands(&c)).await.expect("duplicates");
+    assert!(again.iter().all(|x| x.duplicate), "{again:?}");
+    assert_eq!(
+        again.iter().map(|x| x.position).collect::<Vec<_>>(),
+        first.iter().map(|x| x.position).collect::<Vec<_>>()
+    );
+    let d = stream("task");
+    let mixed = store
+        .append_all(vec![
+            with_command(request(&b, ExpectedVersion::Exact(1), 1), x),
+            request(&d, ExpectedVersion::NoStream, 1),
+        ])
+        .await
+        .expect("appended");
+    assert_eq!(
+        mixed.iter().map(|x| x.duplicate).collect::<Vec<_>>(),
+        [true, false]
+    );
+    assert_eq!(store.counts().await.expect("counts").events, 8);
+    assert!(verify::verify_all(&*store, |_| {})
+        .await
+        .expect("verify")
+        .is_intact());
+}
+
+/// Writers that each append to two of a few shared streams at once, taking
+/// them in either order: none waits forever, and each writer's pair is in
+/// the log whole, its two events side by side in the global order.
+async fn concurrent_multi_stream_appends_finish_whole(store: Arc<dyn EventStore>) {
+    const WRITERS: usize = 8;
+    const EACH: usize = 12;
+    let streams: Vec<_> = (0..4).map(|_| stream("shared")).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..WRITERS {
+        let (store, streams) = (store.clone(), streams.clone());
+        tasks.spawn(async move {
+            let mut pairs = Vec::new();
+            for n in 0..EACH {
+                let (i, j) = (fastrand::usize(0..4), fastrand::usize(0..4));
+                let j = if i == j { (j + 1) % 4 } else { j };
+                let mut first = request(&streams[i], ExpectedVersion::Any, 1);
+                let mut second = request(&streams[j], ExpectedVersion::Any, 1);
+                first.events[0].payload =
+                    domain::JsonText::trusted(format!(r#"{{"w":{writer},"n":{n}}}"#));
+                second.events[0].payload = first.events[0].payload.clone();
+                let ids = (first.events[0].event_id, second.events[0].event_id);
+                store
+                    .append_all(vec![first, second])
+                    .await
+                    .expect("appended");
+                pairs.push(ids);
+            }
+            pairs
+        });
+    }
+    let pairs = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut pairs = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            pairs.extend(done.expect("writer"));
+        }
+        pairs
+    })
+    .await
+    .expect("no writer waits forever");
+    let log = eventstore::read_to_end(&*store, &EventFilter::all())
+        .await
+        .expect("read");
+    assert_eq!(log.len(), WRITERS * EACH * 2);
+    let at: std::collections::HashMap<_, _> = log
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.event_id, i))
+        .collect();
+    for (first, second) in pairs {
+        assert_eq!(
+            at[&first].abs_diff(at[&second]),
+            1,
+            "one transaction's events are side by side"
+        );
+    }
+    for s in &streams {
+        let versions: Vec<u64> = store
+            .read_stream(s, 1, Direction::Forward, 1000)
+            .await
+            .expect("read")
+            .iter()
+            .map(|e| e.stream_version)
+            .collect();
+        assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>());
+    }
+    assert!(verify::verify_all(&*store, |_| {})
+        .await
+        .expect("verify")
+        .is_intact());
+}
+
 macro_rules! conformance {
     ($backend:ident, $fixture:path) => {
         mod $backend {
@@ -445,6 +622,8 @@ macro_rules! conformance {
             case!(a_subscription_catches_up_then_follows_live);
             case!(bad_appends_are_refused_and_store_nothing);
             case!(verification_walks_every_stream);
+            case!(appends_to_several_streams_commit_together_or_not_at_all);
+            case!(concurrent_multi_stream_appends_finish_whole);
         }
     };
 }

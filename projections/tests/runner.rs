@@ -410,6 +410,9 @@ impl EventStore for CountingReads {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
         self.inner.append(request).await
     }
+    async fn append_all(&self, requests: Vec<AppendRequest>) -> Result<Vec<Appended>, StoreError> {
+        self.inner.append_all(requests).await
+    }
     async fn read_stream(
         &self,
         stream: &StreamId,
