@@ -50,6 +50,20 @@ pub struct Envelope<C> {
     pub actor: Actor,
 }
 
+impl<C> Envelope<C> {
+    /// The same envelope, its command borrowed.
+    pub fn as_ref(&self) -> Envelope<&C> {
+        Envelope {
+            stream: self.stream.clone(),
+            command: &self.command,
+            command_id: self.command_id,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            actor: self.actor.clone(),
+        }
+    }
+}
+
 /// What handling a command did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handled {
@@ -195,111 +209,21 @@ impl CommandHandler {
         &self,
         envelope: Envelope<A::Command>,
     ) -> Result<Handled, HandleError<A::Rejection>> {
+        check_category::<A, _>(&envelope)?;
         let stream = &envelope.stream;
-        if stream.category() != A::CATEGORY {
-            return Err(HandleError::WrongCategory {
-                stream: stream.clone(),
-                expected: A::CATEGORY,
-            });
-        }
-        let metadata = Metadata {
-            correlation_id: envelope.correlation_id,
-            causation_id: envelope.causation_id,
-            command_id: Some(envelope.command_id),
-            actor: envelope.actor.clone(),
-        };
-        // A stream this handler did not append to last is guessed new:
-        // most such commands create their stream (an order, a task), and
-        // reading an empty stream first cost a round trip each. The guess
-        // is proven like a remembered state: refused or a no-op on it, the
-        // command is decided again on the stream as read; accepted, the
-        // append expects no stream, and an existing one refuses it.
-        let mut remembered = self
-            .states
-            .take::<A>(stream)
-            .or_else(|| Some((A::default(), 0)));
+        let borrowed = envelope.as_ref();
         for attempt in 0..self.policy.attempts {
-            let (mut state, mut version, mut guessed) = match remembered.take() {
-                Some((state, version)) => (state, version, true),
-                None => {
-                    let (state, version) = self.load::<A>(stream).await?;
-                    (state, version, false)
-                }
+            let decided = match self.decide::<A>(&borrowed, attempt > 0).await? {
+                Decided::Done(handled) => return Ok(handled),
+                Decided::Append(decided) => decided,
             };
-            let mut decided = state.decide(&envelope.command);
-            if guessed && !matches!(&decided, Ok(events) if !events.is_empty()) {
-                // Refused, or nothing to do, on a remembered state: decide
-                // again on the stream as it is.
-                (state, version) = self.load::<A>(stream).await?;
-                guessed = false;
-                decided = state.decide(&envelope.command);
-            }
-            // A command handled before is found by the append (which checks
-            // its id atomically) or, where today's state refuses it or makes
-            // it a no-op, here: either way it answers its first result.
-            let events = match decided {
-                Ok(events) if !events.is_empty() => events,
-                decided => {
-                    if let Some(first) = self.store.command_result(envelope.command_id).await? {
-                        return first_result(first, &envelope);
-                    }
-                    decided.map_err(HandleError::Rejected)?
-                }
-            };
-            if events.is_empty() {
-                return Ok(Handled {
-                    stream: stream.clone(),
-                    version,
-                    events: 0,
-                    position: None,
-                    duplicate: false,
-                });
-            }
-            let events = events
-                .iter()
-                .map(|e| e.encode(EventId::from_uuid(Uuid::now_v7())))
-                .collect::<Result<Vec<_>, _>>()?;
-            // The state after them, as a reload would fold it: from the
-            // events as encoded for the store. A large append (a scan's
-            // levels) is not remembered: decoding it again would cost more
-            // than the read it might save.
-            let encoded_bytes: usize = events.iter().map(|e| e.payload.as_str().len()).sum();
-            let after = if encoded_bytes <= REMEMBER_BYTES {
-                events
-                    .iter()
-                    .map(|e| {
-                        A::Event::decode_parts(&e.event_type, e.schema_version, e.payload.as_str())
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .ok()
-                    .map(|stored| {
-                        stored
-                            .iter()
-                            .fold(state, |state, event| state.evolve(event))
-                    })
-            } else {
-                None
-            };
-            let request = AppendRequest {
-                stream: stream.clone(),
-                expected: ExpectedVersion::Exact(version),
-                events,
-                metadata: metadata.clone(),
-            };
+            let ToAppend {
+                request,
+                guessed,
+                after,
+            } = decided;
             match self.store.append(request).await {
-                Ok(appended) => {
-                    if let Some(after) = after.filter(|_| !appended.duplicate) {
-                        self.states
-                            .put(appended.stream.clone(), after, appended.last_version);
-                    }
-                    return Ok(Handled {
-                        stream: appended.stream,
-                        version: appended.last_version,
-                        events: appended.last_version + 1 - appended.first_version,
-                        position: Some(appended.position),
-                        duplicate: appended.duplicate,
-                    });
-                }
+                Ok(appended) => return Ok(after.appended(self, appended)),
                 // A remembered (or guessed) state another writer outdated:
                 // read at once.
                 Err(StoreError::WrongExpectedVersion { .. }) if guessed => {
@@ -317,6 +241,173 @@ impl CommandHandler {
             attempts: self.policy.attempts,
         })
     }
+
+    /// Decides a command, on the stream as read (`fresh`) or else on the
+    /// state this handler appended last, or guessed new; what to append, or
+    /// the answer when there is nothing to.
+    pub(crate) async fn decide<A: Aggregate>(
+        &self,
+        envelope: &Envelope<&A::Command>,
+        fresh: bool,
+    ) -> Result<Decided, HandleError<A::Rejection>> {
+        let stream = &envelope.stream;
+        // A stream this handler did not append to last is guessed new:
+        // most such commands create their stream (an order, a task), and
+        // reading an empty stream first cost a round trip each. The guess
+        // is proven like a remembered state: refused or a no-op on it, the
+        // command is decided again on the stream as read; accepted, the
+        // append expects no stream, and an existing one refuses it.
+        let remembered = if fresh {
+            None
+        } else {
+            Some(
+                self.states
+                    .take::<A>(stream)
+                    .unwrap_or_else(|| (A::default(), 0)),
+            )
+        };
+        let (mut state, mut version, mut guessed) = match remembered {
+            Some((state, version)) => (state, version, true),
+            None => {
+                let (state, version) = self.load::<A>(stream).await?;
+                (state, version, false)
+            }
+        };
+        let mut decided = state.decide(envelope.command);
+        if guessed && !matches!(&decided, Ok(events) if !events.is_empty()) {
+            // Refused, or nothing to do, on a remembered state: decide
+            // again on the stream as it is.
+            (state, version) = self.load::<A>(stream).await?;
+            guessed = false;
+            decided = state.decide(envelope.command);
+        }
+        // A command handled before is found by the append (which checks
+        // its id atomically) or, where today's state refuses it or makes
+        // it a no-op, here: either way it answers its first result.
+        let events = match decided {
+            Ok(events) if !events.is_empty() => events,
+            decided => {
+                if let Some(first) = self.store.command_result(envelope.command_id).await? {
+                    return first_result(first, envelope).map(Decided::Done);
+                }
+                decided.map_err(HandleError::Rejected)?
+            }
+        };
+        if events.is_empty() {
+            return Ok(Decided::Done(Handled {
+                stream: stream.clone(),
+                version,
+                events: 0,
+                position: None,
+                duplicate: false,
+            }));
+        }
+        let events = events
+            .iter()
+            .map(|e| e.encode(EventId::from_uuid(Uuid::now_v7())))
+            .collect::<Result<Vec<_>, _>>()?;
+        // The state after them, as a reload would fold it: from the
+        // events as encoded for the store. A large append (a scan's
+        // levels) is not remembered: decoding it again would cost more
+        // than the read it might save.
+        let encoded_bytes: usize = events.iter().map(|e| e.payload.as_str().len()).sum();
+        let after = if encoded_bytes <= REMEMBER_BYTES {
+            events
+                .iter()
+                .map(|e| {
+                    A::Event::decode_parts(&e.event_type, e.schema_version, e.payload.as_str())
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .ok()
+                .map(|stored| {
+                    stored
+                        .iter()
+                        .fold(state, |state, event| state.evolve(event))
+                })
+        } else {
+            None
+        };
+        let request = AppendRequest {
+            stream: stream.clone(),
+            expected: ExpectedVersion::Exact(version),
+            events,
+            metadata: Metadata {
+                correlation_id: envelope.correlation_id,
+                causation_id: envelope.causation_id,
+                command_id: Some(envelope.command_id),
+                actor: envelope.actor.clone(),
+            },
+        };
+        let remember = after.map(|after| -> Remember {
+            Box::new(move |states: &States, appended: &eventstore::Appended| {
+                states.put(appended.stream.clone(), after, appended.last_version);
+            })
+        });
+        Ok(Decided::Append(ToAppend {
+            request,
+            guessed,
+            after: After(remember),
+        }))
+    }
+}
+
+/// Keeps the state after an append for the next command on its stream.
+type Remember = Box<dyn FnOnce(&States, &eventstore::Appended) + Send>;
+
+/// What deciding a command came to.
+pub(crate) enum Decided {
+    /// Nothing to append: the command's first result (handled before), or
+    /// a decision to do nothing.
+    Done(Handled),
+    /// Events to append.
+    Append(ToAppend),
+}
+
+/// A command's events, ready to append.
+pub(crate) struct ToAppend {
+    /// The append, expecting the version decided on.
+    pub(crate) request: AppendRequest,
+    /// Whether it was decided on a remembered or guessed state (a conflict
+    /// then calls for a read at once, not a pause).
+    pub(crate) guessed: bool,
+    /// What follows the append.
+    pub(crate) after: After,
+}
+
+/// What follows a command's append: the state after it is remembered.
+pub(crate) struct After(Option<Remember>);
+
+impl After {
+    /// Records a successful append: its state is remembered, its answer given.
+    pub(crate) fn appended(
+        self,
+        handler: &CommandHandler,
+        appended: eventstore::Appended,
+    ) -> Handled {
+        if let Some(remember) = self.0.filter(|_| !appended.duplicate) {
+            remember(&handler.states, &appended);
+        }
+        Handled {
+            stream: appended.stream,
+            version: appended.last_version,
+            events: appended.last_version + 1 - appended.first_version,
+            position: Some(appended.position),
+            duplicate: appended.duplicate,
+        }
+    }
+}
+
+/// The stream must be the aggregate's.
+pub(crate) fn check_category<A: Aggregate, C>(
+    envelope: &Envelope<C>,
+) -> Result<(), HandleError<A::Rejection>> {
+    if envelope.stream.category() != A::CATEGORY {
+        return Err(HandleError::WrongCategory {
+            stream: envelope.stream.clone(),
+            expected: A::CATEGORY,
+        });
+    }
+    Ok(())
 }
 
 fn first_result<C, R: Rejection>(

@@ -10,6 +10,12 @@
 //! delivered twice, or handled again after a crash, therefore changes nothing
 //! the second time.
 //!
+//! An event's commands for different streams are appended in one
+//! transaction ([`EventStore::append_all`]): all of its effects commit, or
+//! none does, and at the cost of one commit. Commands that address one
+//! stream more than once go one by one, each decided on the state the one
+//! before left.
+//!
 //! The delivery is acknowledged only after every command is committed. A
 //! handler that errs or panics, or a store that fails, gets the event again
 //! after a backoff; after [`ProcessorConfig::max_deliveries`] attempts (or at
@@ -25,16 +31,16 @@ use chrono::Utc;
 use domain::dead_letter::{self, DeadLetterEvent, DeadLettered};
 use domain::{
     Actor, Aggregate, Category, CommandId, DomainEvent, EventId, Metadata, Position, RecordedEvent,
-    Rejection, StreamId,
+    StreamId,
 };
 use eventstore::bus::{Bus, BusError, Consumer, ConsumerSpec, Delivery};
-use eventstore::{AppendRequest, Backoff, EventFilter, EventStore, ExpectedVersion};
+use eventstore::{AppendRequest, Backoff, EventFilter, EventStore, ExpectedVersion, StoreError};
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::{CommandHandler, Envelope, HandleError, Handled};
+use crate::{check_category, CommandHandler, Decided, Envelope, HandleError, Handled, ToAppend};
 
 /// What a handler can fail with.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -101,11 +107,19 @@ enum SendError {
 #[async_trait]
 trait Dispatch: Send + Sync {
     fn stream(&self) -> &StreamId;
+    /// Handles the command alone.
     async fn dispatch(
         self: Box<Self>,
         handler: &CommandHandler,
         context: Context,
     ) -> Result<Handled, SendError>;
+    /// Decides the command, for an append together with others.
+    async fn decide(
+        &self,
+        handler: &CommandHandler,
+        context: &Context,
+        fresh: bool,
+    ) -> Result<Decided, SendError>;
 }
 
 struct Typed<A: Aggregate> {
@@ -134,19 +148,44 @@ where
         handler: &CommandHandler,
         context: Context,
     ) -> Result<Handled, SendError> {
-        let envelope = Envelope {
-            stream: self.stream,
-            command: self.command,
-            command_id: context.command_id,
-            correlation_id: context.event.metadata.correlation_id,
-            causation_id: Some(context.event.event_id.as_uuid()),
-            actor: context.actor,
-        };
-        handler.handle::<A>(envelope).await.map_err(|e| match e {
-            HandleError::Rejected(r) => SendError::Rejected(format!("{}: {r}", r.code())),
-            HandleError::WrongCategory { .. } => SendError::Rejected(e.to_string()),
-            other => SendError::Failed(other.to_string()),
-        })
+        let envelope = context.envelope(self.stream, self.command);
+        handler.handle::<A>(envelope).await.map_err(send_error)
+    }
+
+    async fn decide(
+        &self,
+        handler: &CommandHandler,
+        context: &Context,
+        fresh: bool,
+    ) -> Result<Decided, SendError> {
+        let envelope = context.envelope(self.stream.clone(), &self.command);
+        check_category::<A, _>(&envelope).map_err(send_error)?;
+        handler
+            .decide::<A>(&envelope, fresh)
+            .await
+            .map_err(send_error)
+    }
+}
+
+fn send_error<R: domain::Rejection>(error: HandleError<R>) -> SendError {
+    match error {
+        HandleError::Rejected(r) => SendError::Rejected(format!("{}: {r}", r.code())),
+        HandleError::WrongCategory { .. } => SendError::Rejected(error.to_string()),
+        other => SendError::Failed(other.to_string()),
+    }
+}
+
+impl Context {
+    /// A command's envelope: in the event's story, caused by it.
+    fn envelope<C>(&self, stream: StreamId, command: C) -> Envelope<C> {
+        Envelope {
+            stream,
+            command,
+            command_id: self.command_id,
+            correlation_id: self.event.metadata.correlation_id,
+            causation_id: Some(self.event.event_id.as_uuid()),
+            actor: self.actor.clone(),
+        }
     }
 }
 
@@ -445,13 +484,13 @@ impl Shared {
             .await
             .map_err(|join| SendError::Failed(panic_message(join)))?
             .map_err(|error| SendError::Failed(format!("the handler failed: {error}")))?;
+        let mut streams = std::collections::HashSet::new();
+        if commands.len() > 1 && commands.iter().all(|c| streams.insert(c.inner.stream())) {
+            return self.send_together(event, &commands).await;
+        }
         let mut sent = 0;
         for (index, command) in commands.into_iter().enumerate() {
-            let context = Context {
-                command_id: command_id(self.name(), event.event_id, index),
-                event: Arc::clone(event),
-                actor: Actor::Agent(self.name().to_owned()),
-            };
+            let context = self.context(event, index);
             let stream = command.inner.stream().clone();
             match command.inner.dispatch(&self.commands, context).await {
                 Ok(_) => sent += 1,
@@ -463,6 +502,70 @@ impl Shared {
             }
         }
         Ok(sent)
+    }
+
+    fn context(&self, event: &Arc<RecordedEvent>, index: usize) -> Context {
+        Context {
+            command_id: command_id(self.name(), event.event_id, index),
+            event: Arc::clone(event),
+            actor: Actor::Agent(self.name().to_owned()),
+        }
+    }
+
+    /// Commands for different streams, appended in one transaction: an
+    /// event's effects are all committed or none is (an order's tasks, a
+    /// task's approval request with its wait), at the cost of one commit.
+    /// A refusal that is not expected sends none of them. A conflict on any
+    /// stream decides them all again on the streams as read.
+    async fn send_together(
+        &self,
+        event: &Arc<RecordedEvent>,
+        commands: &[Command],
+    ) -> Result<u64, SendError> {
+        let policy = self.commands.policy;
+        let contexts: Vec<Context> = (0..commands.len())
+            .map(|index| self.context(event, index))
+            .collect();
+        for attempt in 0..policy.attempts {
+            let fresh = attempt > 0;
+            let mut sent = 0;
+            let mut appends: Vec<ToAppend> = Vec::new();
+            for (command, context) in commands.iter().zip(&contexts) {
+                match command.inner.decide(&self.commands, context, fresh).await {
+                    Ok(Decided::Done(_)) => sent += 1,
+                    Ok(Decided::Append(append)) => appends.push(append),
+                    Err(SendError::Rejected(refusal)) if command.refusal_expected => {
+                        tracing::debug!(processor = %self.name(), event = %event.event_id,
+                            stream = %command.inner.stream(), %refusal, "an expected refusal");
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            let guessed = appends.iter().any(|a| a.guessed);
+            let (requests, afters): (Vec<_>, Vec<_>) =
+                appends.into_iter().map(|a| (a.request, a.after)).unzip();
+            match self.commands.store.append_all(requests).await {
+                Ok(answers) => {
+                    for (after, appended) in afters.into_iter().zip(answers) {
+                        after.appended(&self.commands, appended);
+                        sent += 1;
+                    }
+                    return Ok(sent);
+                }
+                Err(StoreError::WrongExpectedVersion { .. }) if guessed => {
+                    tracing::debug!(processor = %self.name(), "remembered state outdated; deciding again");
+                }
+                Err(StoreError::WrongExpectedVersion { .. }) | Err(StoreError::Retry) => {
+                    tokio::time::sleep(policy.backoff(attempt)).await;
+                }
+                Err(error) => return Err(SendError::Failed(error.to_string())),
+            }
+        }
+        Err(SendError::Failed(format!(
+            "the streams of {} commands kept changing; gave up after {} attempts",
+            commands.len(),
+            policy.attempts
+        )))
     }
 
     async fn dead_letter(

@@ -94,11 +94,12 @@ impl Aggregate for Tally {
 /// What a source event asks of the processor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Kind {
-    /// Tally it.
+    /// Tally it, and mirror it: two streams, appended together.
     Fine,
     /// Panic on it, every time.
     Poison,
-    /// Send a command the tally refuses.
+    /// Mirror it, and send a command the tally refuses: neither is
+    /// appended, since an event's effects commit together or not at all.
     Refuse,
     /// Send a command the tally refuses, saying a refusal is expected, then
     /// tally it.
@@ -136,15 +137,31 @@ impl Processor for Tallier {
                 },
             )
         };
+        let mirror = Command::new::<Tally>(
+            mirror_of(&event.stream_id),
+            Record {
+                version: event.stream_version,
+                refuse: false,
+            },
+        );
         Ok(match kind {
+            // One stream twice: one by one.
             Kind::Tolerated => vec![record(true).refusal_expected(), record(false)],
-            _ => vec![record(kind == Kind::Refuse)],
+            _ => vec![mirror, record(kind == Kind::Refuse)],
         })
     }
 }
 
 fn tally_of(source: &StreamId) -> StreamId {
     StreamId::new(&Category::new("tally").expect("valid"), source.id())
+}
+
+/// A second tally of the fine events, kept by the same commits as the first
+/// (a category of its own would need an aggregate of its own; the stream's
+/// id tells it apart).
+fn mirror_of(source: &StreamId) -> StreamId {
+    let id = source.id().as_u128() ^ 1;
+    StreamId::new(&Category::new("tally").expect("valid"), Uuid::from_u128(id))
 }
 
 fn config() -> ProcessorConfig {
@@ -254,6 +271,8 @@ impl Script {
     async fn check(&self, store: &dyn EventStore, processor: &str) -> (bool, String) {
         for (index, stream) in self.streams.iter().enumerate() {
             let source = read(store, stream).await;
+            // The mirror first: whatever it holds, the tally read after holds too.
+            let mirror = read(store, &mirror_of(stream)).await;
             let tally = read(store, &tally_of(stream)).await;
             let expected: Vec<&RecordedEvent> = source
                 .iter()
@@ -280,7 +299,25 @@ impl Script {
                 want.starts_with(&got),
                 "stream {index}: tally {got:?} is not a prefix of {want:?}"
             );
-            if got.len() < want.len() {
+            let mirrored: Vec<(u64, Option<Uuid>)> = mirror
+                .iter()
+                .map(|e| {
+                    let TallyEvent::Recorded { version } = TallyEvent::decode(e).expect("decode");
+                    (version, e.metadata.causation_id)
+                })
+                .collect();
+            let fine_tallied: Vec<(u64, Option<Uuid>)> = got
+                .iter()
+                .filter(|(version, _)| self.kind(index, *version) == Kind::Fine)
+                .copied()
+                .collect();
+            // Committed with the tally, never without it; the refused
+            // event's mirror command never.
+            assert!(
+                fine_tallied.starts_with(&mirrored),
+                "stream {index}: mirror {mirrored:?} is not within the tally {fine_tallied:?}"
+            );
+            if got.len() < want.len() || mirrored.len() < fine_tallied.len() {
                 return (
                     false,
                     format!("stream {index}: {} of {}", got.len(), want.len()),
