@@ -43,7 +43,11 @@ const LEASE_LOCK: i32 = 1_095_189_335;
 /// How often an idle relay checks that its lease connection is alive.
 const LEASE_CHECK: Duration = Duration::from_secs(1);
 
-/// Headers every relayed message carries besides `Nats-Msg-Id`.
+/// Headers every relayed message carries besides `Nats-Msg-Id`: what a
+/// consumer filters or traces by without parsing the body. The stream is in
+/// the subject; its version and the causation id are in the body (which is
+/// the whole recorded event); repeating them cost the relay about 7 % of its
+/// throughput (`agentos bench relay`, 68k → 73k events/s).
 pub mod headers {
     /// The event type.
     pub const EVENT_TYPE: &str = "AgentOS-Event-Type";
@@ -51,14 +55,8 @@ pub mod headers {
     pub const SCHEMA_VERSION: &str = "AgentOS-Schema-Version";
     /// The event's global position (`tx:seq`), a checkpoint in the store.
     pub const POSITION: &str = "AgentOS-Position";
-    /// The stream id.
-    pub const STREAM: &str = "AgentOS-Stream";
-    /// The event's version in its stream.
-    pub const STREAM_VERSION: &str = "AgentOS-Stream-Version";
     /// The correlation id.
     pub const CORRELATION_ID: &str = "AgentOS-Correlation-Id";
-    /// The causation id, when there is one.
-    pub const CAUSATION_ID: &str = "AgentOS-Causation-Id";
 }
 
 /// How a relay runs.
@@ -351,18 +349,10 @@ impl Relay {
             event.schema_version.to_string().as_str(),
         );
         map.insert(headers::POSITION, event.position.to_string().as_str());
-        map.insert(headers::STREAM, event.stream_id.as_str());
-        map.insert(
-            headers::STREAM_VERSION,
-            event.stream_version.to_string().as_str(),
-        );
         map.insert(
             headers::CORRELATION_ID,
             event.metadata.correlation_id.to_string().as_str(),
         );
-        if let Some(causation) = event.metadata.causation_id {
-            map.insert(headers::CAUSATION_ID, causation.to_string().as_str());
-        }
         let body = serde_json::to_vec(event)
             .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", event.event_id)))?;
         Ok(jetstream::message::PublishMessage::build()

@@ -205,7 +205,6 @@ async fn every_event_is_published_once_in_commit_order_with_its_headers() {
     assert_eq!(header(headers::EVENT_TYPE), Some(event.event_type.clone()));
     assert_eq!(header(headers::SCHEMA_VERSION), Some("1".to_owned()));
     assert_eq!(header(headers::POSITION), Some(event.position.to_string()));
-    assert_eq!(header(headers::STREAM_VERSION), Some("1".to_owned()));
     assert_eq!(
         header(headers::CORRELATION_ID),
         Some(event.metadata.correlation_id.to_string())
