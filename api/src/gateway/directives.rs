@@ -523,16 +523,6 @@ async fn tasks(
     Ok((consistency, Json(TaskList { tasks })))
 }
 
-/// Read-your-writes, and nothing else.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct UsageQuery {
-    /// Wait (up to 2 s) until the read model holds this position.
-    #[param(value_type = Option<String>, example = "1042:0")]
-    min_checkpoint: Option<Position>,
-}
-
 /// Model usage over every directive.
 #[derive(Debug, Serialize, ToSchema)]
 struct UsageReport {
@@ -553,13 +543,13 @@ struct UsageReport {
     get,
     path = "/api/v1/llm-usage",
     tag = "directives",
-    params(UsageQuery),
+    params(ReadQuery),
     responses((status = 200, description = "Usage per caller", body = UsageReport)),
 )]
 async fn llm_usage(
     State(state): State<AppState>,
     principal: Principal,
-    query: ApiQuery<UsageQuery>,
+    query: ApiQuery<ReadQuery>,
 ) -> Result<(Consistency, Json<UsageReport>), ApiError> {
     let consistency = readable(&state, &principal, query.0.min_checkpoint).await?;
     let callers = model::llm_usage_by_caller(&state.db).await?;
