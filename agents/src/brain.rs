@@ -137,7 +137,7 @@ impl Brain {
             spending_limit: issued.spending_limit,
             clarification: (!directive.clarifications.is_empty())
                 .then(|| directive.clarifications.join("\n")),
-            llm_spent: directive.llm_usage,
+            llm_spent: directive.llm_usage(),
         };
         let answer = self
             .planner

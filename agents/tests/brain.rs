@@ -471,7 +471,11 @@ async fn the_whole_story(db: Db, store: Arc<dyn EventStore>) {
         )
         .await;
     let spent = world.directive(completed).await;
-    assert_eq!(spent.llm_usage.cost_micro_usd, 47, "planning and the call");
+    assert_eq!(
+        spent.llm_usage().cost_micro_usd,
+        47,
+        "planning and the call"
+    );
     assert_eq!(
         spent.llm_usage_by_caller.keys().collect::<Vec<_>>(),
         [&LlmCaller::Orchestrator, &LlmCaller::Finance]
