@@ -181,15 +181,6 @@ pub struct StreamHead {
     pub hash: Hash,
 }
 
-/// The order in which a transaction of several appends takes its streams'
-/// locks: by stream id (requests to one stream keep their order), so that
-/// two such transactions never wait for each other in a circle.
-pub(crate) fn lock_order(requests: &[AppendRequest]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..requests.len()).collect();
-    order.sort_by(|&a, &b| requests[a].stream.as_str().cmp(requests[b].stream.as_str()));
-    order
-}
-
 /// An event log: append to streams, read streams and the global order.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {

@@ -233,7 +233,10 @@ impl PgUnitOfWork<'_> {
     /// way yields [`StoreError::Retry`]: roll back and run the transaction again.
     pub async fn append(&mut self, request: AppendRequest) -> Result<Appended, StoreError> {
         check_request(&request)?;
-        let call = AppendCall::new(&request);
+        self.run(&AppendCall::new(&request)).await
+    }
+
+    async fn run(&mut self, call: &AppendCall<'_>) -> Result<Appended, StoreError> {
         match call.run(&mut *self.tx).await? {
             Some(appended) => {
                 self.appended |= !appended.duplicate;
@@ -612,6 +615,15 @@ pub fn read_statements(head_tx: i64) -> Vec<(&'static str, &'static str, String)
     ]
 }
 
+/// A random pause before attempt `attempt + 1` of an append a concurrent
+/// writer got in the way of.
+async fn retry_pause(attempt: usize) {
+    tokio::time::sleep(Duration::from_micros(fastrand::u64(
+        0..200 << attempt.min(6),
+    )))
+    .await;
+}
+
 #[async_trait]
 impl EventStore for PgStore {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
@@ -624,54 +636,50 @@ impl EventStore for PgStore {
                 }
                 return Ok(appended);
             }
-            tokio::time::sleep(Duration::from_micros(fastrand::u64(
-                0..200 << attempt.min(6),
-            )))
-            .await;
+            retry_pause(attempt).await;
         }
         Err(StoreError::Retry)
     }
 
-    /// One transaction, the streams locked in [`crate::lock_order`]. Its
-    /// first `agentos_append` takes the appender marker before the
-    /// transaction has an id, as a unit of work's `begin` would.
+    /// One unit of work, the streams taken in stream-id order, so that two
+    /// such transactions never wait for each other in a circle (requests to
+    /// one stream keep their order).
     async fn append_all(&self, requests: Vec<AppendRequest>) -> Result<Vec<Appended>, StoreError> {
-        match &requests[..] {
-            [] => return Ok(Vec::new()),
-            [_] => {
-                let request = requests.into_iter().next().expect("one request");
-                return Ok(vec![self.append(request).await?]);
+        if requests.len() < 2 {
+            // No transaction of its own for nothing, nor for one append.
+            let mut answers = Vec::new();
+            for request in requests {
+                answers.push(self.append(request).await?);
             }
-            _ => {}
+            return Ok(answers);
         }
         for request in &requests {
             check_request(request)?;
         }
         let calls: Vec<AppendCall> = requests.iter().map(AppendCall::new).collect();
-        let order = crate::lock_order(&requests);
-        'attempts: for attempt in 0..APPEND_ATTEMPTS {
-            let mut tx = self.inner.pool.begin().await?;
+        let mut order: Vec<usize> = (0..calls.len()).collect();
+        order.sort_by_key(|&i| requests[i].stream.as_str());
+        for attempt in 0..APPEND_ATTEMPTS {
+            let mut work = self.begin().await?;
             let mut answers: Vec<Option<Appended>> = vec![None; calls.len()];
+            let mut outcome = Ok(());
             for &i in &order {
-                match calls[i].run(&mut *tx).await? {
-                    Some(appended) => answers[i] = Some(appended),
-                    None => {
-                        drop(tx);
-                        tokio::time::sleep(Duration::from_micros(fastrand::u64(
-                            0..200 << attempt.min(6),
-                        )))
-                        .await;
-                        continue 'attempts;
+                match work.run(&calls[i]).await {
+                    Ok(appended) => answers[i] = Some(appended),
+                    Err(error) => {
+                        outcome = Err(error);
+                        break;
                     }
                 }
             }
-            let answers: Vec<Appended> = answers.into_iter().flatten().collect();
-            if answers.iter().all(|a| a.duplicate) {
-                return Ok(answers); // nothing written; the transaction rolls back on drop
+            match outcome {
+                Ok(()) => {
+                    work.commit().await?;
+                    return Ok(answers.into_iter().flatten().collect());
+                }
+                Err(StoreError::Retry) => retry_pause(attempt).await,
+                Err(error) => return Err(error),
             }
-            tx.commit().await?;
-            self.committed();
-            return Ok(answers);
         }
         Err(StoreError::Retry)
     }
@@ -760,7 +768,7 @@ impl EventStore for PgStore {
         for row in rows {
             events.push(raw_event(row, 2)?.into_recorded()?);
         }
-        if events.len() - continued >= limit && limit > 0 {
+        if events.len() - continued >= limit {
             let next = events.last().map_or(from, |e| e.position);
             self.inner.horizons.remember(next, horizon);
             return Ok(Batch {
