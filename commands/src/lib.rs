@@ -217,29 +217,52 @@ impl CommandHandler {
                 Decided::Done(handled) => return Ok(handled),
                 Decided::Append(decided) => decided,
             };
-            let ToAppend {
-                request,
-                guessed,
-                after,
-            } = decided;
-            match self.store.append(request).await {
-                Ok(appended) => return Ok(after.appended(self, appended)),
-                // A remembered (or guessed) state another writer outdated:
-                // read at once.
-                Err(StoreError::WrongExpectedVersion { .. }) if guessed => {
-                    tracing::debug!(%stream, "remembered state outdated; deciding again");
-                }
-                Err(StoreError::WrongExpectedVersion { .. }) | Err(StoreError::Retry) => {
-                    tracing::debug!(%stream, attempt, "conflict; deciding again");
-                    tokio::time::sleep(self.policy.backoff(attempt)).await;
-                }
-                Err(error) => return Err(error.into()),
+            let appended = self.append_decided(vec![decided], attempt).await?;
+            if let Some(handled) = appended.and_then(|h| h.into_iter().next()) {
+                return Ok(handled);
             }
         }
         Err(HandleError::Contended {
             stream: stream.clone(),
             attempts: self.policy.attempts,
         })
+    }
+
+    /// Appends commands decided in attempt `attempt`, in one transaction,
+    /// and answers each. `None` when another writer got in the way: decide
+    /// again on the streams as read, at once where a remembered (or
+    /// guessed) state was outdated, else after the retry policy's pause.
+    pub(crate) async fn append_decided(
+        &self,
+        appends: Vec<ToAppend>,
+        attempt: u32,
+    ) -> Result<Option<Vec<Handled>>, StoreError> {
+        let guessed = appends.iter().any(|a| a.guessed);
+        let (requests, afters): (Vec<_>, Vec<_>) =
+            appends.into_iter().map(|a| (a.request, a.after)).unzip();
+        match self.store.append_all(requests).await {
+            Ok(answers) => Ok(Some(
+                afters
+                    .into_iter()
+                    .zip(answers)
+                    .map(|(after, appended)| after.appended(self, appended))
+                    .collect(),
+            )),
+            Err(StoreError::WrongExpectedVersion { stream, .. }) if guessed => {
+                tracing::debug!(%stream, "remembered state outdated; deciding again");
+                Ok(None)
+            }
+            Err(StoreError::WrongExpectedVersion { stream, .. }) => {
+                tracing::debug!(%stream, attempt, "conflict; deciding again");
+                tokio::time::sleep(self.policy.backoff(attempt)).await;
+                Ok(None)
+            }
+            Err(StoreError::Retry) => {
+                tokio::time::sleep(self.policy.backoff(attempt)).await;
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Decides a command, on the stream as read (`fresh`) or else on the
@@ -366,16 +389,16 @@ pub(crate) enum Decided {
 /// A command's events, ready to append.
 pub(crate) struct ToAppend {
     /// The append, expecting the version decided on.
-    pub(crate) request: AppendRequest,
+    request: AppendRequest,
     /// Whether it was decided on a remembered or guessed state (a conflict
     /// then calls for a read at once, not a pause).
-    pub(crate) guessed: bool,
+    guessed: bool,
     /// What follows the append.
-    pub(crate) after: After,
+    after: After,
 }
 
 /// What follows a command's append: the state after it is remembered.
-pub(crate) struct After(Option<Remember>);
+struct After(Option<Remember>);
 
 impl After {
     /// Records a successful append: its state is remembered, its answer given.

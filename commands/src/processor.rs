@@ -34,7 +34,7 @@ use domain::{
     StreamId,
 };
 use eventstore::bus::{Bus, BusError, Consumer, ConsumerSpec, Delivery};
-use eventstore::{AppendRequest, Backoff, EventFilter, EventStore, ExpectedVersion, StoreError};
+use eventstore::{AppendRequest, Backoff, EventFilter, EventStore, ExpectedVersion};
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -522,11 +522,11 @@ impl Shared {
         event: &Arc<RecordedEvent>,
         commands: &[Command],
     ) -> Result<u64, SendError> {
-        let policy = self.commands.policy;
+        let attempts = self.commands.policy.attempts;
         let contexts: Vec<Context> = (0..commands.len())
             .map(|index| self.context(event, index))
             .collect();
-        for attempt in 0..policy.attempts {
+        for attempt in 0..attempts {
             let fresh = attempt > 0;
             let mut sent = 0;
             let mut appends: Vec<ToAppend> = Vec::new();
@@ -541,30 +541,19 @@ impl Shared {
                     Err(error) => return Err(error),
                 }
             }
-            let guessed = appends.iter().any(|a| a.guessed);
-            let (requests, afters): (Vec<_>, Vec<_>) =
-                appends.into_iter().map(|a| (a.request, a.after)).unzip();
-            match self.commands.store.append_all(requests).await {
-                Ok(answers) => {
-                    for (after, appended) in afters.into_iter().zip(answers) {
-                        after.appended(&self.commands, appended);
-                        sent += 1;
-                    }
-                    return Ok(sent);
-                }
-                Err(StoreError::WrongExpectedVersion { .. }) if guessed => {
-                    tracing::debug!(processor = %self.name(), "remembered state outdated; deciding again");
-                }
-                Err(StoreError::WrongExpectedVersion { .. }) | Err(StoreError::Retry) => {
-                    tokio::time::sleep(policy.backoff(attempt)).await;
-                }
-                Err(error) => return Err(SendError::Failed(error.to_string())),
+            let appended = self
+                .commands
+                .append_decided(appends, attempt)
+                .await
+                .map_err(|e| SendError::Failed(e.to_string()))?;
+            if let Some(handled) = appended {
+                return Ok(sent + handled.len() as u64);
             }
         }
         Err(SendError::Failed(format!(
             "the streams of {} commands kept changing; gave up after {} attempts",
             commands.len(),
-            policy.attempts
+            attempts
         )))
     }
 
