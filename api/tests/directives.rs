@@ -52,6 +52,28 @@ async fn until(app: &TestApp, token: &str, id: &str, check: impl Fn(&Value) -> b
     }
 }
 
+/// A command the finance agent sends within the order's story, as
+/// processors do.
+async fn as_finance<A: domain::Aggregate>(
+    handler: &commands::CommandHandler,
+    stream: String,
+    command: A::Command,
+    story: domain::CorrelationId,
+) -> commands::Handled {
+    handler
+        .handle::<A>(commands::Envelope {
+            stream: stream.parse().expect("stream"),
+            command,
+            command_id: domain::CommandId::from_uuid(uuid::Uuid::now_v7()),
+            correlation_id: story,
+            causation_id: None,
+            actor: "agent:finance".parse().expect("actor"),
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .expect("accepted")
+}
+
 fn task_status(directive: &Value, kind: &str) -> String {
     directive["tasks"]
         .as_array()
@@ -207,18 +229,7 @@ async fn an_order_runs_through_the_api(kind: Kind) {
             at: chrono::Utc::now(),
         },
     ] {
-        handler
-            .handle::<domain::task::Task>(commands::Envelope {
-                stream: format!("task-{audit}").parse().expect("stream"),
-                command,
-                command_id: domain::CommandId::from_uuid(uuid::Uuid::now_v7()),
-                correlation_id: story,
-                causation_id: None,
-                actor: "agent:finance".parse().expect("actor"),
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .expect("accepted");
+        as_finance::<domain::task::Task>(&handler, format!("task-{audit}"), command, story).await;
     }
     until(&app, &viewer, &id, |d| {
         task_status(d, "payment_run") == "awaiting_approval"
@@ -227,31 +238,24 @@ async fn an_order_runs_through_the_api(kind: Kind) {
 
     // The finance agent's model call for the audit is counted to finance,
     // beside nothing for the rule-based planner, which calls no model.
-    let handled = handler
-        .handle::<domain::directive::Directive>(commands::Envelope {
-            stream: order_stream.clone(),
-            command: domain::directive::DirectiveCommand::RecordLlmUsage(
-                domain::directive::RecordLlmUsage {
-                    task_id: audit.parse().expect("task id"),
-                    model: "gpt-4o-mini".to_owned(),
-                    purpose: "match invoice lines to receipts".to_owned(),
-                    usage: domain::planning::LlmUsage {
-                        prompt_tokens: 900,
-                        completion_tokens: 100,
-                        cost_micro_usd: 210,
-                    },
-                    by: "agent:finance".parse().expect("actor"),
-                    at: chrono::Utc::now(),
-                },
-            ),
-            command_id: domain::CommandId::from_uuid(uuid::Uuid::now_v7()),
-            correlation_id: story,
-            causation_id: None,
-            actor: "agent:finance".parse().expect("actor"),
-        })
-        .await
-        .map_err(|e| e.to_string())
-        .expect("accepted");
+    let handled = as_finance::<domain::directive::Directive>(
+        &handler,
+        order_stream.to_string(),
+        domain::directive::DirectiveCommand::RecordLlmUsage(domain::directive::RecordLlmUsage {
+            task_id: audit.parse().expect("task id"),
+            model: "gpt-4o-mini".to_owned(),
+            purpose: "match invoice lines to receipts".to_owned(),
+            usage: domain::planning::LlmUsage {
+                prompt_tokens: 900,
+                completion_tokens: 100,
+                cost_micro_usd: 210,
+            },
+            by: "agent:finance".parse().expect("actor"),
+            at: chrono::Utc::now(),
+        }),
+        story,
+    )
+    .await;
     let position = handled.position.expect("appended");
     let spent = app
         .get_json(
