@@ -662,7 +662,11 @@ async fn the_brain_split_in_two_lanes_runs_directives_as_one_does() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_brain_runs_directives_on_sqlite() {
     let db = TestSqlite::new().await;
-    the_whole_story(Db::sqlite(&db.store), db.shared()).await;
+    the_whole_story(
+        Db::sqlite(&db.store).await.expect("read models"),
+        db.shared(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

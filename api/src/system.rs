@@ -185,7 +185,8 @@ impl System {
                             .with_context(|| format!("cannot create {}", dir.display()))?;
                     }
                     let store = SqliteStore::open(path).await?;
-                    (Arc::new(store.clone()), Db::sqlite(&store), None)
+                    let db = Db::sqlite(&store).await?;
+                    (Arc::new(store.clone()), db, None)
                 }
             };
         // One handler for the whole process: the gateway, the processors

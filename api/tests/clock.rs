@@ -109,7 +109,7 @@ async fn lapsed_approvals_are_expired_once(store: Arc<dyn EventStore>, db: Db) {
 #[tokio::test]
 async fn lapsed_approvals_are_expired_once_on_sqlite() {
     let lite = TestSqlite::new().await;
-    let db = Db::sqlite(&lite.store);
+    let db = Db::sqlite(&lite.store).await.expect("read models");
     lapsed_approvals_are_expired_once(lite.shared(), db).await;
 }
 

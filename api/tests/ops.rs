@@ -66,7 +66,7 @@ fn replay_rebuilds_a_read_model_into_a_new_generation_with_the_same_content() {
     let read = |id| {
         rt.block_on(async {
             let store = SqliteStore::open(&path).await.expect("open");
-            get_directive(&Db::sqlite(&store), id)
+            get_directive(&Db::sqlite(&store).await.expect("read models"), id)
                 .await
                 .expect("query")
                 .map(|d| format!("{d:?}"))

@@ -5,10 +5,14 @@
 //! bind [`Value`]s. Table names are substituted by the caller from validated
 //! identifiers ([`crate::Tables`]); values are always bound, never spliced.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::PgPool;
-use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{AssertSqlSafe, Postgres, Row, Sqlite, Transaction};
 
 use crate::ProjectionError;
@@ -79,14 +83,17 @@ impl Value {
 pub enum Db {
     /// PostgreSQL (the event store's pool, so its schema too).
     Postgres(PgPool),
-    /// SQLite: transactions on the event store's single writer connection;
-    /// queries on read-only connections of their own, which read the last
-    /// commit while a batch is being written (WAL), instead of waiting for it.
+    /// A SQLite file: transactions on its single writer connection; queries
+    /// on read-only connections of their own, which read the last commit
+    /// while a batch is being written (WAL), instead of waiting for it.
     Sqlite {
-        /// The store's writer.
+        /// The file's writer.
         writer: SqlitePool,
         /// Read-only connections to the same file.
         reader: SqlitePool,
+        /// The event store's own file, for what is not derived from the log
+        /// (see [`Db::primary`]); `None` when this is that file.
+        primary: Option<Arc<Db>>,
     },
 }
 
@@ -159,15 +166,71 @@ impl Db {
         Db::Postgres(store.pool().clone())
     }
 
-    /// The read-model database of a SQLite event store (its reading
-    /// connections open on first use).
-    pub fn sqlite(store: &eventstore::sqlite::SqliteStore) -> Self {
-        let writer = store.writer().clone();
-        let options = (*writer.connect_options()).clone().read_only(true);
+    /// The read-model database of a SQLite event store: a file of its own
+    /// beside the store's ([`views_path`]), created if missing.
+    ///
+    /// SQLite takes one writer at a time per file. In the store's file, every
+    /// projection batch held the log's only writer for its whole transaction,
+    /// statement after statement, and appends queued behind it. In a file of
+    /// their own, read models and appends are written at once. Everything in
+    /// it is derived from the log (each projection's rows and checkpoint
+    /// commit together), so its commits are not synced one by one
+    /// (`synchronous = NORMAL`: a crash can lose the last few, never leave
+    /// them half done) and deleting it only makes the projections rebuild.
+    /// What is not derived from the log, such as API tokens, stays in the
+    /// store's own file ([`Db::primary`]).
+    pub async fn sqlite(store: &eventstore::sqlite::SqliteStore) -> Result<Self, ProjectionError> {
+        let store_writer = store.writer().clone();
+        let store_options = (*store_writer.connect_options()).clone();
+        let primary = Db::Sqlite {
+            reader: SqlitePoolOptions::new()
+                .max_connections(SQLITE_READERS)
+                .connect_lazy_with(store_options.clone().read_only(true)),
+            writer: store_writer,
+            primary: None,
+        };
+        let path = views_path(store_options.get_filename());
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-32768");
+        // Connected now, so that the file exists (in WAL mode) before the
+        // first read-only connection opens it.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| {
+                ProjectionError::Config(format!(
+                    "cannot open the read-model file {}: {e}",
+                    path.display()
+                ))
+            })?;
         let reader = SqlitePoolOptions::new()
             .max_connections(SQLITE_READERS)
-            .connect_lazy_with(options);
-        Db::Sqlite { writer, reader }
+            .connect_lazy_with(options.read_only(true));
+        Ok(Db::Sqlite {
+            writer,
+            reader,
+            primary: Some(Arc::new(primary)),
+        })
+    }
+
+    /// The database for state that is not derived from the log (API tokens):
+    /// this one on PostgreSQL; on SQLite, the event store's own file, whose
+    /// commits are synced, and which a rebuild never discards.
+    pub fn primary(&self) -> Db {
+        match self {
+            Db::Sqlite {
+                primary: Some(primary),
+                ..
+            } => Db::clone(primary),
+            other => other.clone(),
+        }
     }
 
     /// Starts a transaction.
@@ -219,6 +282,21 @@ impl Db {
             .unwrap_or(0)
             > 0)
     }
+}
+
+/// Where the read models of the SQLite store in `store` live: beside it,
+/// `-views` added to its name before the extension (`data/agentos.db` →
+/// `data/agentos-views.db`).
+pub fn views_path(store: &Path) -> PathBuf {
+    let stem = store
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match store.extension() {
+        Some(ext) => format!("{stem}-views.{}", ext.to_string_lossy()),
+        None => format!("{stem}-views"),
+    };
+    store.with_file_name(name)
 }
 
 impl Tx {

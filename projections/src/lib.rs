@@ -41,7 +41,7 @@ mod registry;
 mod rows;
 mod runner;
 
-pub use db::{Db, Tx, Value};
+pub use db::{views_path, Db, Tx, Value};
 pub use rows::{Key, RowWrites};
 pub use runner::{
     ProjectionRunner, ProjectionState, ProjectionStatus, RebuildHandle, RunnerConfig,

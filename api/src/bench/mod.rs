@@ -923,10 +923,13 @@ impl Scratch {
                 }
             }
             Scratch::Sqlite { path, .. } => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut file = path.clone().into_os_string();
-                    file.push(suffix);
-                    let _ = std::fs::remove_file(file);
+                // The store's file and, if e2e made one, its read models'.
+                for base in [path.clone(), projections::views_path(path)] {
+                    for suffix in ["", "-wal", "-shm"] {
+                        let mut file = base.clone().into_os_string();
+                        file.push(suffix);
+                        let _ = std::fs::remove_file(file);
+                    }
                 }
             }
         }

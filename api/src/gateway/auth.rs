@@ -247,8 +247,11 @@ impl fmt::Debug for Tokens {
 }
 
 impl Tokens {
-    /// The tokens of `db`, creating their table if needed.
+    /// The tokens kept with `db`, creating their table if needed. Tokens are
+    /// not derived from the log, so they live in its primary database
+    /// ([`Db::primary`]), never with the rebuildable read models.
     pub async fn open(db: Db) -> Result<Self, TokenError> {
+        let db = db.primary();
         let mut tx = db.begin().await?;
         tx.serialise_ddl().await?;
         tx.execute(CREATE_TABLE, &[]).await?;

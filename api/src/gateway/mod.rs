@@ -259,7 +259,9 @@ pub async fn connect(url: &str) -> Result<(Arc<dyn EventStore>, Db), eventstore:
         }
         eventstore::Backend::Sqlite(path) => {
             let store = eventstore::sqlite::SqliteStore::open(std::path::Path::new(&path)).await?;
-            let db = Db::sqlite(&store);
+            let db = Db::sqlite(&store)
+                .await
+                .map_err(|e| eventstore::StoreError::Unavailable(e.to_string()))?;
             (Arc::new(store), db)
         }
     })

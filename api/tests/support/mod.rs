@@ -84,7 +84,7 @@ impl TestApp {
             }
             Kind::Sqlite => {
                 let lite = TestSqlite::new().await;
-                let db = Db::sqlite(&lite.store);
+                let db = Db::sqlite(&lite.store).await.expect("read models");
                 let store = lite.shared();
                 (Backing::Sqlite(lite), store, db)
             }

@@ -346,7 +346,7 @@ macro_rules! both_back_ends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let fixture = eventstore::testing::TestSqlite::new().await;
-                    let db = projections::Db::sqlite(&fixture.store);
+                    let db = projections::Db::sqlite(&fixture.store).await.expect("read models");
                     super::$name(db, fixture.shared()).await;
                 }
             )*
