@@ -138,6 +138,7 @@ pub async fn measure(
                 baseline_p50_ms: raw_p50,
                 baseline_p99_ms: raw_p99,
                 target_p99_ms: target,
+                stages: Vec::new(),
             })
         }
         .await;

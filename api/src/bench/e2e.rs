@@ -35,6 +35,7 @@ use tokio::task::JoinHandle;
 
 use super::{
     measure as closed_loops, paced, percentiles, BenchArgs, Figure, Latency, Measured, Op, Scratch,
+    Stage,
 };
 use api::gateway::{self, Role};
 use api::system::{Components, System, SystemConfig};
@@ -131,8 +132,11 @@ async fn measure_system(
             .context("the directives projection is not running")?
             .clone();
         let latency = latency(system, &target, projection, args).await?;
-        let ours = throughput(&target, &target.ours, args.seconds).await?;
+        // The bare route first: after our run the system works off the
+        // orders it accepted for a while, and on SQLite that work holds the
+        // one writer connection the bare route inserts through.
         let baseline = throughput(&target, &target.raw, args.seconds).await?;
+        let ours = throughput(&target, &target.ours, args.seconds).await?;
         let figure = Figure::new(
             format!("orders accepted (202) through the API, {CLIENTS} clients"),
             ours,
@@ -268,15 +272,17 @@ async fn latency(
     let target = Arc::new(target.clone());
     let url = target.ours.clone();
     warm_up(&target, &url, every).await?;
-    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let sent: Arc<Mutex<HashMap<String, Sent>>> = Arc::default();
     paced(args.seconds, every, |n| {
         let (target, sent, url) = (Arc::clone(&target), Arc::clone(&sent), url.clone());
         async move {
             let at = Instant::now();
+            let wall = chrono::Utc::now();
             let id = target.post(&url, n).await?.context("no directive_id")?;
+            let answered = at.elapsed();
             sent.lock()
                 .map_err(|_| anyhow::anyhow!("poisoned"))?
-                .insert(id, at);
+                .insert(id, Sent { at, wall, answered });
             Ok(())
         }
     })
@@ -301,8 +307,8 @@ async fn latency(
     let last = sent
         .keys()
         .filter_map(|id| planned.get(id))
+        .map(|p| p.position)
         .max()
-        .copied()
         .unwrap_or(Position::START);
     while visible.time_at(last)?.is_none() {
         anyhow::ensure!(
@@ -312,14 +318,39 @@ async fn latency(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut ours = Vec::with_capacity(sent.len());
-    for (id, at) in &sent {
-        let position = planned[id];
+    let mut stages: [Vec<f64>; 3] = Default::default();
+    let ms = |d: chrono::TimeDelta| d.num_microseconds().unwrap_or(0) as f64 / 1000.0;
+    for (id, sent) in &sent {
+        let plan = &planned[id];
         let seen = visible
-            .time_at(position)?
+            .time_at(plan.position)?
             .context("a plan the projection has passed")?;
-        ours.push(seen.saturating_duration_since(*at).as_secs_f64() * 1000.0);
+        let total = seen.saturating_duration_since(sent.at);
+        ours.push(total.as_secs_f64() * 1000.0);
+        // The log's times are this machine's clock, as is `wall`.
+        let seen_wall = sent.wall + total;
+        stages[0].push(sent.answered.as_secs_f64() * 1000.0);
+        stages[1].push(ms(plan.planned_at - plan.issued_at));
+        stages[2].push(ms(seen_wall - plan.planned_at));
     }
     let (p50, p99) = percentiles(&mut ours);
+    let stage_names = [
+        "POST → 202 (the order appended)",
+        "order recorded → plan recorded (bus, planner)",
+        "plan recorded → in the read model",
+    ];
+    let stages = stage_names
+        .into_iter()
+        .zip(stages.iter_mut())
+        .map(|(name, values)| {
+            let (p50_ms, p99_ms) = percentiles(values);
+            Stage {
+                name,
+                p50_ms,
+                p99_ms,
+            }
+        })
+        .collect();
 
     // The baseline at the same rate: the time to a committed raw insert.
     let times: Arc<Mutex<Vec<f64>>> = Arc::default();
@@ -352,21 +383,51 @@ async fn latency(
         baseline_p50_ms: raw_p50,
         baseline_p99_ms: raw_p99,
         target_p99_ms: (rate >= 200).then_some(TARGET_P99_MS),
+        stages,
     })
 }
 
-/// The directive id of every `DirectivePlanned` event and its position.
-async fn plan_positions(store: &dyn EventStore) -> anyhow::Result<HashMap<String, Position>> {
+/// One measured order: when it was sent (by the monotonic clock and by the
+/// wall clock, which the log's times are on), and how long its `202` took.
+struct Sent {
+    at: Instant,
+    wall: chrono::DateTime<chrono::Utc>,
+    answered: Duration,
+}
+
+/// An order's plan in the log: its position, and when the store recorded
+/// the order and the plan (the time an append is given, as it starts).
+struct Planned {
+    position: Position,
+    issued_at: chrono::DateTime<chrono::Utc>,
+    planned_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Every planned directive's plan: its position and times (see [`Planned`]).
+async fn plan_positions(store: &dyn EventStore) -> anyhow::Result<HashMap<String, Planned>> {
     let filter = EventFilter {
         categories: vec!["directive".to_owned()],
-        event_types: vec!["DirectivePlanned".to_owned()],
+        event_types: vec!["DirectiveIssued".to_owned(), "DirectivePlanned".to_owned()],
     };
+    let mut issued = HashMap::new();
     let mut planned = HashMap::new();
     let mut after = Position::START;
     loop {
         let batch = store.read_all(after, 1000, &filter).await?;
         for event in &batch.events {
-            planned.insert(event.stream_id.id().to_string(), event.position);
+            let id = event.stream_id.id().to_string();
+            if event.event_type == "DirectiveIssued" {
+                issued.insert(id, event.recorded_at);
+            } else if let Some(issued_at) = issued.get(&id) {
+                planned.insert(
+                    id,
+                    Planned {
+                        position: event.position,
+                        issued_at: *issued_at,
+                        planned_at: event.recorded_at,
+                    },
+                );
+            }
         }
         if batch.next == after || batch.events.is_empty() {
             return Ok(planned);

@@ -207,6 +207,9 @@ fn print_latencies(latencies: &[Latency]) {
             "{:<48} {:>8.2} {:>8.2} {:>10.2} {:>10.2}  {:<44} {:>8}{mark}",
             l.name, l.p50_ms, l.p99_ms, l.baseline_p50_ms, l.baseline_p99_ms, l.baseline, target
         );
+        for s in &l.stages {
+            println!("  {:<46} {:>8.2} {:>8.2}", s.name, s.p50_ms, s.p99_ms);
+        }
     }
 }
 
@@ -356,6 +359,18 @@ pub struct Latency {
     pub baseline_p99_ms: f64,
     /// The p99 to stay under, if the rate has one.
     pub target_p99_ms: Option<f64>,
+    /// Where the time went, part by part, if measured.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<Stage>,
+}
+
+/// One part of a measured path (each part's percentiles on their own: they
+/// need not add up to the whole's).
+#[derive(Serialize)]
+pub struct Stage {
+    pub name: &'static str,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
 }
 
 impl Latency {
