@@ -2,12 +2,13 @@
 //!
 //! One writer connection takes appends in `BEGIN IMMEDIATE` transactions,
 //! so the global order is the row id and no reader can see a gap; readers
-//! use a pool of their own. Appends are group-committed: a writer task takes
-//! every append waiting when it starts a transaction, each under a savepoint
-//! (one refused rolls back alone; the requests of one `append_all` share
-//! theirs, and so stand or fall together), and commits them with one sync of the
-//! write-ahead log, so throughput grows with concurrency instead of being
-//! bound by one `fsync` per append. The hash chain is computed here in
+//! use a pool of their own. Appends are group-committed: a writer task, on a
+//! thread of its own, takes every append waiting when it starts a
+//! transaction (one refused by its checks writes nothing and leaves the
+//! others; the requests of one `append_all` share a savepoint, and so stand
+//! or fall together), and commits them with one sync of the write-ahead log,
+//! so throughput grows with concurrency instead of being bound by one
+//! `fsync` per append. The hash chain is computed here in
 //! Rust, with the same formula the PostgreSQL function uses.
 
 use std::path::Path;
@@ -243,8 +244,9 @@ async fn write_groups(writer: SqlitePool, mut queue: mpsc::Receiver<Pending>) {
     }
 }
 
-/// One transaction for a group: each append under a savepoint, so that a
-/// refused one (a version conflict, a reused command id) leaves the others.
+/// One transaction for a group, in which a refused append (a version
+/// conflict, a reused command id) leaves the others: a single one is refused
+/// before it writes; the requests of an `append_all` share a savepoint.
 async fn commit_group(
     writer: &SqlitePool,
     group: &[Pending],
