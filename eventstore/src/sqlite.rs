@@ -345,7 +345,10 @@ async fn check_in(
     let stream = &request.stream;
     let command = request.metadata.command_id;
     let row: CheckRow = sqlx::query_as(
-        "SELECT c.stream_id, c.first_version, c.last_version, c.last_position, s.version, s.head_hash          FROM (SELECT 1)          LEFT JOIN commands c ON c.command_id = ?1          LEFT JOIN streams s ON s.stream_id = ?2",
+        "SELECT c.stream_id, c.first_version, c.last_version, c.last_position, s.version, s.head_hash \
+         FROM (SELECT 1) \
+         LEFT JOIN commands c ON c.command_id = ?1 \
+         LEFT JOIN streams s ON s.stream_id = ?2",
     )
     .bind(command.map(|c| c.as_uuid()))
     .bind(stream.as_str())
