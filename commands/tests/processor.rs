@@ -283,13 +283,18 @@ impl Script {
                     )
                 })
                 .collect();
-            let got: Vec<(u64, Option<Uuid>)> = tally
-                .iter()
-                .map(|e| {
-                    let TallyEvent::Recorded { version } = TallyEvent::decode(e).expect("decode");
-                    (version, e.metadata.causation_id)
-                })
-                .collect();
+            // Each recorded version and the event that caused it.
+            let recorded = |events: &[RecordedEvent]| -> Vec<(u64, Option<Uuid>)> {
+                events
+                    .iter()
+                    .map(|e| {
+                        let TallyEvent::Recorded { version } =
+                            TallyEvent::decode(e).expect("decode");
+                        (version, e.metadata.causation_id)
+                    })
+                    .collect()
+            };
+            let got = recorded(&tally);
             let want: Vec<(u64, Option<Uuid>)> = expected
                 .iter()
                 .map(|e| (e.stream_version, Some(e.event_id.as_uuid())))
@@ -299,13 +304,7 @@ impl Script {
                 want.starts_with(&got),
                 "stream {index}: tally {got:?} is not a prefix of {want:?}"
             );
-            let mirrored: Vec<(u64, Option<Uuid>)> = mirror
-                .iter()
-                .map(|e| {
-                    let TallyEvent::Recorded { version } = TallyEvent::decode(e).expect("decode");
-                    (version, e.metadata.causation_id)
-                })
-                .collect();
+            let mirrored = recorded(&mirror);
             let fine_tallied: Vec<(u64, Option<Uuid>)> = got
                 .iter()
                 .filter(|(version, _)| self.kind(index, *version) == Kind::Fine)

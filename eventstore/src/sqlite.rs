@@ -112,6 +112,11 @@ impl SqliteStore {
         &self.inner.writer
     }
 
+    /// The read-only pool, for callers that query their own tables beside the log.
+    pub fn reader(&self) -> &SqlitePool {
+        &self.inner.reader
+    }
+
     /// Starts a write transaction in which appends and the caller's own
     /// writes commit or roll back together.
     pub async fn begin(&self) -> Result<SqliteUnitOfWork<'_>, StoreError> {

@@ -180,16 +180,12 @@ impl Db {
     /// What is not derived from the log, such as API tokens, stays in the
     /// store's own file ([`Db::primary`]).
     pub async fn sqlite(store: &eventstore::sqlite::SqliteStore) -> Result<Self, ProjectionError> {
-        let store_writer = store.writer().clone();
-        let store_options = (*store_writer.connect_options()).clone();
         let primary = Db::Sqlite {
-            reader: SqlitePoolOptions::new()
-                .max_connections(SQLITE_READERS)
-                .connect_lazy_with(store_options.clone().read_only(true)),
-            writer: store_writer,
+            writer: store.writer().clone(),
+            reader: store.reader().clone(),
             primary: None,
         };
-        let path = views_path(store_options.get_filename());
+        let path = views_path(store.writer().connect_options().get_filename());
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)

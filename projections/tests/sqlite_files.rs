@@ -40,6 +40,22 @@ async fn has_table(path: &Path, table: &str) -> bool {
     n > 0
 }
 
+/// A transaction that has created `table` and written one row to it
+/// (`v` = "s"), not committed yet.
+async fn begin_with_a_row(db: &Db, table: &str) -> projections::Tx {
+    let mut tx = db.begin().await.expect("begin");
+    tx.execute(&format!("CREATE TABLE {table} (v TEXT)"), &[])
+        .await
+        .expect("create");
+    tx.execute(
+        &format!("INSERT INTO {table} (v) VALUES ($1)"),
+        &[Value::from("s")],
+    )
+    .await
+    .expect("insert");
+    tx
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_read_model_transaction_does_not_hold_appends() {
     let dir = tempfile::tempdir().expect("dir");
@@ -49,13 +65,7 @@ async fn an_open_read_model_transaction_does_not_hold_appends() {
     assert!(views_path(&path).exists(), "the views file is created");
 
     // A read-model transaction that has written and not committed yet.
-    let mut tx = db.begin().await.expect("begin");
-    tx.execute("CREATE TABLE held (n INTEGER)", &[])
-        .await
-        .expect("create");
-    tx.execute("INSERT INTO held (n) VALUES ($1)", &[Value::Int(1)])
-        .await
-        .expect("insert");
+    let tx = begin_with_a_row(&db, "held").await;
 
     // The log takes appends meanwhile (in the store's file, the append
     // waited for the writer for up to 30 s, then failed).
@@ -81,14 +91,11 @@ async fn what_is_not_derived_from_the_log_stays_in_the_store_file() {
     let store = SqliteStore::open(&path).await.expect("store");
     let db = Db::sqlite(&store).await.expect("read models");
 
-    let mut tx = db.primary().begin().await.expect("begin");
-    tx.execute("CREATE TABLE kept (secret TEXT)", &[])
+    begin_with_a_row(&db.primary(), "kept")
         .await
-        .expect("create");
-    tx.execute("INSERT INTO kept (secret) VALUES ($1)", &[Value::from("s")])
+        .commit()
         .await
-        .expect("insert");
-    tx.commit().await.expect("commit");
+        .expect("commit");
 
     assert!(has_table(&path, "kept").await);
     assert!(!has_table(&views_path(&path), "kept").await);
@@ -105,7 +112,7 @@ async fn what_is_not_derived_from_the_log_stays_in_the_store_file() {
     let db = Db::sqlite(&store).await.expect("read models again");
     let rows = db
         .primary()
-        .query("SELECT secret FROM kept", &[])
+        .query("SELECT v FROM kept", &[])
         .await
         .expect("query");
     assert_eq!(rows, vec![vec![Value::from("s")]]);
