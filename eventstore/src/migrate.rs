@@ -55,6 +55,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "read_all",
         sql: include_str!("../migrations/postgres/0005_read_all.sql"),
     },
+    Migration {
+        version: 6,
+        name: "append_group",
+        sql: include_str!("../migrations/postgres/0006_append_group.sql"),
+    },
 ];
 
 /// SQLite's migrations.

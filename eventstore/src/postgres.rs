@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use domain::{CommandId, Hash, Position, RecordedEvent, StreamId};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, PgConnection, Postgres, Row, Transaction};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 
 use crate::chain::canonical_new;
@@ -31,6 +31,29 @@ use crate::{
 
 /// How many times an append is retried when a concurrent writer got in its way.
 const APPEND_ATTEMPTS: usize = 16;
+
+/// Connections that commit single appends, each taking every append waiting
+/// when it is free (see [`append_lane`]). Two on two cores: more lanes make
+/// smaller groups, each a transaction (`bench append`, 16 writers: 0.74–0.83
+/// of raw INSERTs with two lanes, 0.67–0.75 with four).
+const APPEND_LANES: usize = 2;
+
+/// Appends of more events than this are not grouped: their rows cost more
+/// than their transaction, and lanes would only queue them.
+const GROUPED_EVENTS: usize = 16;
+
+/// Single appends committed together at most.
+const MAX_GROUP: usize = 64;
+
+/// A group takes no further append once it holds this many events.
+const MAX_GROUP_EVENTS: usize = 256;
+
+/// A single append waiting for a lane, and where its answer goes (`None`:
+/// a concurrent writer got in the way; try again).
+type Queued = (
+    Arc<AppendCall>,
+    oneshot::Sender<Result<Option<Appended>, StoreError>>,
+);
 
 /// How long PostgreSQL lets one of the store's connections sit idle inside
 /// an open transaction before it ends the session (and the transaction).
@@ -46,6 +69,9 @@ pub struct PgConfig {
     pub schema: Option<String>,
     /// The pool's size, including the one connection held for LISTEN.
     pub max_connections: u32,
+    /// Connections that commit single appends together (see
+    /// [`append_lane`]); at least one.
+    pub append_lanes: usize,
 }
 
 impl PgConfig {
@@ -55,6 +81,7 @@ impl PgConfig {
             url: url.to_owned(),
             schema: None,
             max_connections: 20,
+            append_lanes: APPEND_LANES,
         }
     }
 }
@@ -67,6 +94,7 @@ pub struct PgStore {
 
 struct Inner {
     pool: PgPool,
+    appends: mpsc::Sender<Queued>,
     changes: watch::Sender<u64>,
     committed: Arc<Notify>,
     tasks: Vec<JoinHandle<()>>,
@@ -171,13 +199,19 @@ impl PgStore {
         let schema: String = sqlx::query_scalar("SELECT current_schema()")
             .fetch_one(&pool)
             .await?;
-        Ok(Self::start(pool, format!("agentos_events.{schema}")))
+        Ok(Self::start(
+            pool,
+            format!("agentos_events.{schema}"),
+            config.append_lanes,
+        ))
     }
 
-    fn start(pool: PgPool, channel: String) -> Self {
+    fn start(pool: PgPool, channel: String, lanes: usize) -> Self {
         let (changes, _) = watch::channel(0);
         let committed = Arc::new(Notify::new());
-        let tasks = vec![
+        let (appends, queue) = mpsc::channel(4 * MAX_GROUP);
+        let queue = Arc::new(Mutex::new(queue));
+        let mut tasks = vec![
             tokio::spawn(listen(pool.clone(), channel.clone(), changes.clone())),
             tokio::spawn(notify_after_commit(
                 pool.clone(),
@@ -185,9 +219,13 @@ impl PgStore {
                 committed.clone(),
             )),
         ];
+        tasks.extend(
+            (0..lanes.max(1)).map(|_| tokio::spawn(append_lane(pool.clone(), queue.clone()))),
+        );
         Self {
             inner: Arc::new(Inner {
                 pool,
+                appends,
                 changes,
                 committed,
                 tasks,
@@ -214,6 +252,19 @@ impl PgStore {
         })
     }
 
+    /// One attempt of a single append, committed with the others waiting
+    /// at the same time (see [`append_lane`]).
+    async fn grouped(&self, call: &Arc<AppendCall>) -> Result<Option<Appended>, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        let stopped = || StoreError::Unavailable("the store's append lanes have stopped".into());
+        self.inner
+            .appends
+            .send((call.clone(), answer))
+            .await
+            .map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
+    }
+
     /// Wakes local subscribers and, through NOTIFY, those of other processes.
     fn committed(&self) {
         self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
@@ -233,10 +284,10 @@ impl PgUnitOfWork<'_> {
     /// way yields [`StoreError::Retry`]: roll back and run the transaction again.
     pub async fn append(&mut self, request: AppendRequest) -> Result<Appended, StoreError> {
         check_request(&request)?;
-        self.run(&AppendCall::new(&request)).await
+        self.run(&AppendCall::new(request)).await
     }
 
-    async fn run(&mut self, call: &AppendCall<'_>) -> Result<Appended, StoreError> {
+    async fn run(&mut self, call: &AppendCall) -> Result<Appended, StoreError> {
         match call.run(&mut *self.tx).await? {
             Some(appended) => {
                 self.appended |= !appended.duplicate;
@@ -354,34 +405,38 @@ async fn notify_after_commit(pool: PgPool, channel: String, committed: Arc<Notif
 }
 
 /// The arguments of one `agentos_append` call.
-struct AppendCall<'r> {
-    request: &'r AppendRequest,
+struct AppendCall {
+    request: AppendRequest,
     event_ids: Vec<uuid::Uuid>,
-    event_types: Vec<&'r str>,
     schema_versions: Vec<i32>,
-    payloads: Vec<&'r str>,
     canonical: Vec<Vec<u8>>,
     actor: String,
     recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
-impl<'r> AppendCall<'r> {
-    fn new(request: &'r AppendRequest) -> Self {
+impl AppendCall {
+    fn new(request: AppendRequest) -> Self {
         let recorded_at = now_micros();
         let events = &request.events;
         Self {
-            request,
             event_ids: events.iter().map(|e| e.event_id.as_uuid()).collect(),
-            event_types: events.iter().map(|e| e.event_type.as_str()).collect(),
             schema_versions: events.iter().map(|e| e.schema_version as i32).collect(),
-            payloads: events.iter().map(|e| e.payload.as_str()).collect(),
             canonical: events
                 .iter()
                 .map(|e| canonical_new(&request.stream, e, &request.metadata, recorded_at))
                 .collect(),
             actor: request.metadata.actor.to_string(),
             recorded_at,
+            request,
         }
+    }
+
+    fn event_types(&self) -> impl Iterator<Item = &str> {
+        self.request.events.iter().map(|e| e.event_type.as_str())
+    }
+
+    fn payloads(&self) -> impl Iterator<Item = &str> {
+        self.request.events.iter().map(|e| e.payload.as_str())
     }
 
     /// Runs the call once; `None` means a concurrent writer got in the way.
@@ -399,9 +454,9 @@ impl<'r> AppendCall<'r> {
         .bind(self.request.expected.as_i64())
         .bind(metadata.command_id.map(|c| c.as_uuid()))
         .bind(&self.event_ids)
-        .bind(&self.event_types)
+        .bind(self.event_types().collect::<Vec<_>>())
         .bind(&self.schema_versions)
-        .bind(&self.payloads)
+        .bind(self.payloads().collect::<Vec<_>>())
         .bind(&self.canonical)
         .bind(metadata.correlation_id.as_uuid())
         .bind(metadata.causation_id)
@@ -411,15 +466,16 @@ impl<'r> AppendCall<'r> {
         .await;
         let row = match result {
             Ok(row) => row,
-            Err(error) => return map_append_error(error, self.request),
+            Err(error) => return map_append_error(error, &self.request),
         };
-        self.outcome(&row)
+        self.outcome(&row, 0)
     }
 
-    fn outcome(&self, row: &PgRow) -> Result<Option<Appended>, StoreError> {
-        let status: String = row.try_get(0)?;
+    /// The answer in `agentos_append`'s columns, from column `at` on.
+    fn outcome(&self, row: &PgRow, at: usize) -> Result<Option<Appended>, StoreError> {
+        let status: String = row.try_get(at)?;
         let version = |i: usize| -> Result<u64, StoreError> {
-            let v: Option<i64> = row.try_get(i)?;
+            let v: Option<i64> = row.try_get(at + i)?;
             Ok(v.map_or(0, |v| v.max(0) as u64))
         };
         let appended = |duplicate: bool| -> Result<Option<Appended>, StoreError> {
@@ -441,7 +497,7 @@ impl<'r> AppendCall<'r> {
                 actual: version(3)?,
             }),
             "command_reused" => {
-                let first: String = row.try_get(1)?;
+                let first: String = row.try_get(at + 1)?;
                 Err(StoreError::CommandIdReused {
                     command: self
                         .request
@@ -458,6 +514,108 @@ impl<'r> AppendCall<'r> {
             ))),
         }
     }
+}
+
+/// A lane: takes the single appends waiting when it is free and commits
+/// them in one call of `agentos_append_group` (migration 0006), a lone one
+/// with `agentos_append`.
+///
+/// A transaction per append costs PostgreSQL an id, a commit record and a
+/// wait for the write-ahead log's flush, and the client a round trip; with
+/// many writers that, not the append, is most of the work. A lane that finds
+/// one append waiting sends it at once, so a lone writer waits for nothing;
+/// under load the appends that arrive while the lanes are busy share the
+/// next commits. The lanes share one queue, and the next free lane takes
+/// what waits in it.
+async fn append_lane(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>) {
+    loop {
+        let group = {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            let mut events = first.0.event_ids.len();
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP && events < MAX_GROUP_EVENTS {
+                match queue.try_recv() {
+                    Ok(next) => {
+                        events += next.0.event_ids.len();
+                        group.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            group
+        };
+        let answers = match group.as_slice() {
+            [(call, _)] => vec![call.run(&pool).await],
+            _ => match append_group(&pool, &group).await {
+                Ok(answers) => answers,
+                // The statement failed (an event id already stored, say):
+                // each append is made alone, so that each gets its own answer.
+                Err(error) => {
+                    tracing::debug!(%error, appends = group.len(), "a group append failed; appending one by one");
+                    let mut answers = Vec::with_capacity(group.len());
+                    for (call, _) in &group {
+                        answers.push(call.run(&pool).await);
+                    }
+                    answers
+                }
+            },
+        };
+        for ((_, answer), result) in group.into_iter().zip(answers) {
+            let _ = answer.send(result);
+        }
+    }
+}
+
+/// Appends a group in one statement, its own transaction; each append's
+/// answer in the group's order.
+async fn append_group(
+    pool: &PgPool,
+    group: &[Queued],
+) -> Result<Vec<Result<Option<Appended>, StoreError>>, StoreError> {
+    let calls = || group.iter().map(|(call, _)| &**call);
+    let rows = sqlx::query(
+        "SELECT out_at, out_status, out_stream, out_first_version, out_last_version, out_tx_id, out_last_position
+           FROM agentos_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(calls().map(|c| c.request.stream.as_str()).collect::<Vec<_>>())
+    .bind(calls().map(|c| c.request.stream.category()).collect::<Vec<_>>())
+    .bind(calls().map(|c| c.request.expected.as_i64()).collect::<Vec<_>>())
+    .bind(calls().map(|c| c.request.metadata.command_id.map(|c| c.as_uuid())).collect::<Vec<_>>())
+    .bind(calls().map(|c| c.event_ids.len() as i32).collect::<Vec<_>>())
+    .bind(calls().flat_map(|c| c.event_ids.iter().copied()).collect::<Vec<_>>())
+    .bind(calls().flat_map(AppendCall::event_types).collect::<Vec<_>>())
+    .bind(calls().flat_map(|c| c.schema_versions.iter().copied()).collect::<Vec<_>>())
+    .bind(calls().flat_map(AppendCall::payloads).collect::<Vec<_>>())
+    .bind(calls().flat_map(|c| c.canonical.iter().map(Vec::as_slice)).collect::<Vec<_>>())
+    .bind(calls().map(|c| c.request.metadata.correlation_id.as_uuid()).collect::<Vec<_>>())
+    .bind(calls().map(|c| c.request.metadata.causation_id).collect::<Vec<_>>())
+    .bind(calls().map(|c| c.actor.as_str()).collect::<Vec<_>>())
+    .bind(calls().map(|c| c.recorded_at).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    let mut answers: Vec<Option<Result<Option<Appended>, StoreError>>> =
+        (0..group.len()).map(|_| None).collect();
+    for row in &rows {
+        let at: i32 = row.try_get(0)?;
+        let slot = usize::try_from(at - 1)
+            .ok()
+            .and_then(|i| answers.get_mut(i))
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("agentos_append_group answered for append {at}"))
+            })?;
+        *slot = Some(group[at as usize - 1].0.outcome(row, 1));
+    }
+    answers
+        .into_iter()
+        .map(|answer| {
+            answer.ok_or_else(|| {
+                StoreError::Corrupt("agentos_append_group left an append unanswered".into())
+            })
+        })
+        .collect()
 }
 
 /// Maps constraint violations of an append to what the caller can act on.
@@ -628,9 +786,14 @@ async fn retry_pause(attempt: usize) {
 impl EventStore for PgStore {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
         check_request(&request)?;
-        let call = AppendCall::new(&request);
+        let call = Arc::new(AppendCall::new(request));
         for attempt in 0..APPEND_ATTEMPTS {
-            if let Some(appended) = call.run(&self.inner.pool).await? {
+            let attempt_once = if call.event_ids.len() > GROUPED_EVENTS {
+                call.run(&self.inner.pool).await
+            } else {
+                self.grouped(&call).await
+            };
+            if let Some(appended) = attempt_once? {
                 if !appended.duplicate {
                     self.committed();
                 }
@@ -656,9 +819,9 @@ impl EventStore for PgStore {
         for request in &requests {
             check_request(request)?;
         }
-        let calls: Vec<AppendCall> = requests.iter().map(AppendCall::new).collect();
+        let calls: Vec<AppendCall> = requests.into_iter().map(AppendCall::new).collect();
         let mut order: Vec<usize> = (0..calls.len()).collect();
-        order.sort_by_key(|&i| requests[i].stream.as_str());
+        order.sort_by_key(|&i| calls[i].request.stream.as_str());
         for attempt in 0..APPEND_ATTEMPTS {
             let mut work = self.begin().await?;
             let mut answers: Vec<Option<Appended>> = vec![None; calls.len()];

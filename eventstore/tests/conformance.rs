@@ -601,6 +601,151 @@ async fn concurrent_multi_stream_appends_finish_whole(store: Arc<dyn EventStore>
         .is_intact());
 }
 
+async fn appends_committed_together_are_refused_or_kept_one_by_one(store: Arc<dyn EventStore>) {
+    let mut appenders = tokio::task::JoinSet::new();
+    // Concurrent appends land in shared groups: a new stream each (kept),
+    // interleaved with appends expecting a version their stream never has
+    // (refused), which must not take the others down with them.
+    let mut kept = Vec::new();
+    for n in 0..200 {
+        let s = stream(if n % 2 == 0 { "kept" } else { "refused" });
+        let expected = if n % 2 == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(7)
+        };
+        if n % 2 == 0 {
+            kept.push(s.clone());
+        }
+        let store = Arc::clone(&store);
+        appenders.spawn(async move { (n, store.append(request(&s, expected, 2)).await) });
+    }
+    while let Some(done) = appenders.join_next().await {
+        let (n, result) = done.expect("appender");
+        match (n % 2, result) {
+            (0, Ok(appended)) => assert_eq!(appended.last_version, 2),
+            (1, Err(StoreError::WrongExpectedVersion { actual: 0, .. })) => {}
+            (_, other) => panic!("append {n}: {other:?}"),
+        }
+    }
+    assert_eq!(store.counts().await.expect("counts").events, 200);
+    for s in &kept {
+        let events = store
+            .read_stream(s, 1, Direction::Forward, 10)
+            .await
+            .expect("read");
+        assert_eq!(events.len(), 2, "{s}");
+    }
+    let report = verify::verify_all(&*store, |_| ()).await.expect("verify");
+    assert!(report.is_intact());
+}
+
+async fn an_append_whose_write_fails_in_a_group_takes_none_of_the_others_down(
+    store: Arc<dyn EventStore>,
+) {
+    let taken = store
+        .append(request(&stream("first"), ExpectedVersion::Any, 1))
+        .await
+        .expect("append");
+    let taken_id = store
+        .read_stream(&taken.stream, 1, Direction::Forward, 1)
+        .await
+        .expect("read")[0]
+        .event_id;
+    // An append whose insert fails in a group (its second event's id is
+    // stored already) must fail alone, its first event not kept, while the
+    // appends grouped with it (kept, and refused by their checks) stand.
+    let mut appenders = tokio::task::JoinSet::new();
+    for n in 0..300 {
+        let s = stream("grouped");
+        let mut append = match n % 3 {
+            0 => request(&s, ExpectedVersion::NoStream, 2),
+            1 => request(&s, ExpectedVersion::Exact(7), 2),
+            _ => request(&s, ExpectedVersion::NoStream, 2),
+        };
+        if n % 3 == 2 {
+            append.events[1].event_id = taken_id;
+        }
+        let store = Arc::clone(&store);
+        appenders.spawn(async move { (n, s, store.append(append).await) });
+    }
+    while let Some(done) = appenders.join_next().await {
+        let (n, s, result) = done.expect("appender");
+        match (n % 3, result) {
+            (0, Ok(appended)) => assert_eq!(appended.last_version, 2),
+            (1, Err(StoreError::WrongExpectedVersion { actual: 0, .. })) => {}
+            (2, Err(StoreError::InvalidAppend(_))) => {
+                let kept = store
+                    .read_stream(&s, 1, Direction::Forward, 10)
+                    .await
+                    .expect("read");
+                assert!(kept.is_empty(), "append {n} left {kept:?}");
+            }
+            (_, other) => panic!("append {n}: {other:?}"),
+        }
+    }
+    assert_eq!(store.counts().await.expect("counts").events, 1 + 100 * 2);
+    let report = verify::verify_all(&*store, |_| ()).await.expect("verify");
+    assert!(report.is_intact());
+}
+
+async fn command_ids_in_groups_append_once(store: Arc<dyn EventStore>) {
+    // Concurrent appends with command ids land in shared groups: each
+    // command id sent three times at once to its stream appends once (the
+    // others are duplicates with the same answer), and sent to a second
+    // stream is refused as reused, naming the first.
+    let mut appenders = tokio::task::JoinSet::new();
+    let mut commands = Vec::new();
+    for _ in 0..40 {
+        let (s, command) = (stream("commanded"), CommandId::from_uuid(Uuid::now_v7()));
+        commands.push((s.clone(), command));
+        for copy in 0..3 {
+            let store = Arc::clone(&store);
+            let append = with_command(request(&s, ExpectedVersion::NoStream, 2), command);
+            appenders.spawn(async move { (command, copy, store.append(append).await) });
+        }
+    }
+    let mut answers: std::collections::HashMap<CommandId, Vec<eventstore::Appended>> =
+        std::collections::HashMap::new();
+    while let Some(done) = appenders.join_next().await {
+        let (command, copy, result) = done.expect("appender");
+        let appended = result.unwrap_or_else(|e| panic!("{command} copy {copy}: {e:?}"));
+        answers.entry(command).or_default().push(appended);
+    }
+    for (s, command) in &commands {
+        let answers = &answers[command];
+        assert_eq!(
+            answers.iter().filter(|a| !a.duplicate).count(),
+            1,
+            "{command}"
+        );
+        for a in answers {
+            assert_eq!(
+                (&a.stream, a.first_version, a.last_version, a.position),
+                (s, 1, 2, answers[0].position)
+            );
+        }
+    }
+    assert_eq!(store.counts().await.expect("counts").events, 80);
+    let mut reusers = tokio::task::JoinSet::new();
+    for (s, command) in commands.clone() {
+        let store = Arc::clone(&store);
+        let append = with_command(request(&stream("other"), ExpectedVersion::Any, 1), command);
+        reusers.spawn(async move { (s, store.append(append).await) });
+    }
+    while let Some(done) = reusers.join_next().await {
+        match done.expect("reuser") {
+            (s, Err(StoreError::CommandIdReused { first_stream, .. })) => {
+                assert_eq!(first_stream, s)
+            }
+            (_, other) => panic!("expected CommandIdReused, got {other:?}"),
+        }
+    }
+    assert_eq!(store.counts().await.expect("counts").events, 80);
+    let report = verify::verify_all(&*store, |_| ()).await.expect("verify");
+    assert!(report.is_intact());
+}
+
 macro_rules! conformance {
     ($backend:ident, $fixture:path) => {
         mod $backend {
@@ -624,6 +769,9 @@ macro_rules! conformance {
             case!(verification_walks_every_stream);
             case!(appends_to_several_streams_commit_together_or_not_at_all);
             case!(concurrent_multi_stream_appends_finish_whole);
+            case!(appends_committed_together_are_refused_or_kept_one_by_one);
+            case!(an_append_whose_write_fails_in_a_group_takes_none_of_the_others_down);
+            case!(command_ids_in_groups_append_once);
         }
     };
 }

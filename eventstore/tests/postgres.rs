@@ -354,13 +354,20 @@ async fn concurrent_writers_with_random_commit_delays_never_make_a_tailer_skip()
         let done = Arc::new(AtomicBool::new(false));
         let naive = tokio::spawn(naive_tail(db.store.pool().clone(), done.clone()));
         let mut writers = tokio::task::JoinSet::new();
-        for _ in 0..WRITERS {
+        for writer in 0..WRITERS {
             let (pg, streams) = (db.store.clone(), streams.clone());
             writers.spawn(async move {
                 let mut written = Vec::new();
                 for _ in 0..TRANSACTIONS {
                     let s = &streams[fastrand::usize(..streams.len())];
                     let req = request(s, ExpectedVersion::Any, 1 + fastrand::usize(..3));
+                    if writer % 4 == 0 {
+                        // Plain appends, committed in groups with the
+                        // others waiting, beside the slow units of work.
+                        pg.append(req.clone()).await.expect("append");
+                        written.extend(req.events.iter().map(|e| e.event_id));
+                        continue;
+                    }
                     loop {
                         let mut tx = pg.begin().await.expect("begin");
                         match tx.append(req.clone()).await {
@@ -410,6 +417,53 @@ async fn concurrent_writers_with_random_commit_delays_never_make_a_tailer_skip()
     }
     assert_eq!(seen.len(), written_total);
     eprintln!("{} rounds, {written_total} events, each seen once; a naive sequence-order tailer skipped {naive_skips}", rounds());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_single_appends_share_transactions() {
+    let db = TestPostgres::new().await;
+    let store = db.shared();
+    let mut appenders = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let store = Arc::clone(&store);
+        let s = stream("grouped");
+        appenders.spawn(async move {
+            store
+                .append(request(&s, ExpectedVersion::NoStream, 1 + n % 3))
+                .await
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(done) = appenders.join_next().await {
+        answers.push(done.expect("appender").expect("append"));
+    }
+    // Each answer names where its last event is stored.
+    for a in &answers {
+        let last = store
+            .read_stream(&a.stream, a.last_version, eventstore::Direction::Forward, 1)
+            .await
+            .expect("read");
+        assert_eq!(last[0].position, a.position, "{}", a.stream);
+    }
+    // 200 appends waiting at once do not take 200 transactions.
+    let transactions: i64 = sqlx::query_scalar("SELECT count(DISTINCT tx_id) FROM events")
+        .fetch_one(db.store.pool())
+        .await
+        .expect("count");
+    let shared = answers
+        .iter()
+        .map(|a| a.position.tx)
+        .collect::<HashSet<_>>()
+        .len();
+    assert_eq!(transactions as usize, shared);
+    assert!(
+        transactions < 150,
+        "{transactions} transactions for 200 appends"
+    );
+    assert!(verify::verify_all(&*store, |_| ())
+        .await
+        .expect("verify")
+        .is_intact());
 }
 
 /// Tails by sequence number alone and counts the events it would have skipped.

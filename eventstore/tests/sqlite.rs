@@ -6,9 +6,8 @@ mod common;
 use common::{request, stream};
 use eventstore::chain::Break;
 use eventstore::testing::TestSqlite;
-use std::sync::Arc;
 
-use eventstore::{verify, EventStore, ExpectedVersion, StoreError};
+use eventstore::{verify, EventStore, ExpectedVersion};
 
 #[tokio::test]
 async fn the_database_refuses_to_update_or_delete_events() {
@@ -70,97 +69,4 @@ async fn a_row_tampered_with_behind_the_stores_back_is_pinpointed() {
         "{}",
         link.problem
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn appends_committed_together_are_refused_or_kept_one_by_one() {
-    let lite = TestSqlite::new().await;
-    let store = lite.shared();
-    let mut appenders = tokio::task::JoinSet::new();
-    // Concurrent appends land in shared groups: a new stream each (kept),
-    // interleaved with appends expecting a version their stream never has
-    // (refused), which must not take the others down with them.
-    let mut kept = Vec::new();
-    for n in 0..200 {
-        let s = stream(if n % 2 == 0 { "kept" } else { "refused" });
-        let expected = if n % 2 == 0 {
-            ExpectedVersion::NoStream
-        } else {
-            ExpectedVersion::Exact(7)
-        };
-        if n % 2 == 0 {
-            kept.push(s.clone());
-        }
-        let store = Arc::clone(&store);
-        appenders.spawn(async move { (n, store.append(request(&s, expected, 2)).await) });
-    }
-    while let Some(done) = appenders.join_next().await {
-        let (n, result) = done.expect("appender");
-        match (n % 2, result) {
-            (0, Ok(appended)) => assert_eq!(appended.last_version, 2),
-            (1, Err(StoreError::WrongExpectedVersion { actual: 0, .. })) => {}
-            (_, other) => panic!("append {n}: {other:?}"),
-        }
-    }
-    assert_eq!(store.counts().await.expect("counts").events, 200);
-    for s in &kept {
-        let events = store
-            .read_stream(s, 1, eventstore::Direction::Forward, 10)
-            .await
-            .expect("read");
-        assert_eq!(events.len(), 2, "{s}");
-    }
-    let report = verify::verify_all(&*store, |_| ()).await.expect("verify");
-    assert!(report.is_intact());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_append_whose_write_fails_in_a_group_takes_none_of_the_others_down() {
-    let lite = TestSqlite::new().await;
-    let store = lite.shared();
-    let taken = store
-        .append(request(&stream("first"), ExpectedVersion::Any, 1))
-        .await
-        .expect("append");
-    let taken_id = store
-        .read_stream(&taken.stream, 1, eventstore::Direction::Forward, 1)
-        .await
-        .expect("read")[0]
-        .event_id;
-    // A single append in a group writes without a savepoint once its checks
-    // pass; one whose insert then fails (its second event's id is stored
-    // already) must fail alone, its first event not kept, while the
-    // appends grouped with it (kept, and refused by their checks) stand.
-    let mut appenders = tokio::task::JoinSet::new();
-    for n in 0..300 {
-        let s = stream("grouped");
-        let mut append = match n % 3 {
-            0 => request(&s, ExpectedVersion::NoStream, 2),
-            1 => request(&s, ExpectedVersion::Exact(7), 2),
-            _ => request(&s, ExpectedVersion::NoStream, 2),
-        };
-        if n % 3 == 2 {
-            append.events[1].event_id = taken_id;
-        }
-        let store = Arc::clone(&store);
-        appenders.spawn(async move { (n, s, store.append(append).await) });
-    }
-    while let Some(done) = appenders.join_next().await {
-        let (n, s, result) = done.expect("appender");
-        match (n % 3, result) {
-            (0, Ok(appended)) => assert_eq!(appended.last_version, 2),
-            (1, Err(StoreError::WrongExpectedVersion { actual: 0, .. })) => {}
-            (2, Err(StoreError::InvalidAppend(_))) => {
-                let kept = store
-                    .read_stream(&s, 1, eventstore::Direction::Forward, 10)
-                    .await
-                    .expect("read");
-                assert!(kept.is_empty(), "append {n} left {kept:?}");
-            }
-            (_, other) => panic!("append {n}: {other:?}"),
-        }
-    }
-    assert_eq!(store.counts().await.expect("counts").events, 1 + 100 * 2);
-    let report = verify::verify_all(&*store, |_| ()).await.expect("verify");
-    assert!(report.is_intact());
 }

@@ -1,0 +1,210 @@
+-- Group commit: the single appends waiting at once, in one transaction.
+--
+-- Writers that append one event each pay a transaction apiece (its id, its
+-- commit record, the wait for the write-ahead log's flush, a round trip),
+-- and that, not the append's own work, is what a raw single-row INSERT
+-- mostly costs. The store queues concurrent appends and a few lanes each
+-- send what waits as one call of this function.
+--
+-- The function does set-wise what agentos_append does for one append: one
+-- read of the streams' heads, one of the command ids, one INSERT of all the
+-- events, one of the heads and one of the commands, with the checks and the
+-- hash chains worked out in between. (Calling agentos_append once per append
+-- instead kept most of a transaction's cost: its statements' executor set-up
+-- and PL/pgSQL's, about twice a raw INSERT's.)
+--
+-- Every append keeps its own checks and answer, as agentos_append gives
+-- them: a version conflict or a reused command id refuses that append alone
+-- and writes nothing of it; an append to a stream an earlier append of the
+-- group wrote to is checked against, and chained to, what that one wrote.
+-- A command id that repeats within the group is answered 'retry' after its
+-- first: once the group commits, the retry finds it stored. An error that
+-- aborts the statement (an event id already stored) aborts the group; the
+-- store then makes its appends one by one, so that each gets its own answer.
+--
+-- The streams' locks are taken first, in stream-id order (as a unit of work
+-- takes them), before the transaction is assigned an id: no stream's last
+-- writer can have an id above this transaction's, so no append of a group
+-- is asked to retry.
+--
+-- p_counts[i] events of append i follow those of append i - 1 in the event
+-- arrays. Returns one row per append, out_at = i, with agentos_append's answer.
+
+CREATE FUNCTION agentos_append_group(
+    p_streams text[], p_categories text[], p_expected bigint[], p_command_ids uuid[],
+    p_counts int[], p_event_ids uuid[], p_event_types text[], p_schema_versions int[],
+    p_payloads text[], p_canonical bytea[],
+    p_correlation_ids uuid[], p_causation_ids uuid[], p_actors text[],
+    p_recorded_at timestamptz[])
+RETURNS TABLE (out_at int, out_status text, out_stream text, out_first_version bigint,
+               out_last_version bigint, out_tx_id bigint, out_last_position bigint)
+LANGUAGE plpgsql
+-- Its statements' plans do not depend on the arrays' contents: planned once.
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    n           int := cardinality(p_streams);
+    v_tx        bigint;
+    -- The heads of the group's streams that exist, then as each admitted
+    -- append leaves them (h_last_tx = v_tx: written by this group).
+    h_streams    text[];
+    h_categories text[];
+    h_versions   bigint[];
+    h_hashes     bytea[];
+    h_last_tx    bigint[];
+    h_count      int;
+    -- The stored commands of the group's command ids.
+    c_ids       uuid[];
+    c_streams   text[];
+    c_first     bigint[];
+    c_last      bigint[];
+    c_tx        bigint[];
+    c_positions bigint[];
+    -- Each append's answer.
+    a_status    text[] := array_fill(NULL::text, ARRAY[n]);
+    a_stream    text[] := array_fill(NULL::text, ARRAY[n]);
+    a_first     bigint[] := array_fill(NULL::bigint, ARRAY[n]);
+    a_last      bigint[] := array_fill(NULL::bigint, ARRAY[n]);
+    a_tx        bigint[] := array_fill(NULL::bigint, ARRAY[n]);
+    a_position  bigint[] := array_fill(NULL::bigint, ARRAY[n]);
+    -- The admitted events: their append, their place in the event
+    -- arrays, their version and their links.
+    e_at        int[] := '{}';
+    e_src       int[] := '{}';
+    e_version   bigint[] := '{}';
+    e_prev      bytea[] := '{}';
+    e_hash      bytea[] := '{}';
+    e_count     int := 0;
+    r_at        int[];
+    r_position  bigint[];
+    v_from      int := 1;
+    v_version   bigint;
+    v_hash      bytea;
+    h           int;
+    c           int;
+BEGIN
+    -- As agentos_append: the appender marker and the streams' locks before
+    -- this transaction is assigned an id, the streams in id order.
+    PERFORM pg_advisory_xact_lock_shared(1095189334, hashtext(current_schema())),
+            count(pg_advisory_xact_lock(1095189332, hashtext(t.stream)))
+       FROM (SELECT DISTINCT s COLLATE "C" AS stream FROM unnest(p_streams) s ORDER BY 1) t;
+    v_tx := pg_current_xact_id()::text::bigint;
+
+    -- The heads of the streams and the commands stored, in one statement.
+    SELECT h.streams, h.categories, h.versions, h.hashes, h.last_tx,
+           k.ids, k.streams, k.first, k.last, k.tx, k.positions
+      INTO h_streams, h_categories, h_versions, h_hashes, h_last_tx,
+           c_ids, c_streams, c_first, c_last, c_tx, c_positions
+      FROM (SELECT coalesce(array_agg(s.stream_id), '{}') AS streams,
+                   coalesce(array_agg(s.category), '{}') AS categories,
+                   coalesce(array_agg(s.version), '{}') AS versions,
+                   coalesce(array_agg(s.head_hash), '{}') AS hashes,
+                   coalesce(array_agg(s.last_tx), '{}') AS last_tx
+              FROM streams s WHERE s.stream_id = ANY(p_streams)) h,
+           (SELECT array_agg(c.command_id) AS ids, array_agg(c.stream_id) AS streams,
+                   array_agg(c.first_version) AS first, array_agg(c.last_version) AS last,
+                   array_agg(c.tx_id) AS tx, array_agg(c.last_position) AS positions
+              FROM commands c WHERE c.command_id = ANY(p_command_ids)) k;
+    h_count := cardinality(h_streams);
+
+    FOR i IN 1 .. n LOOP
+        c := array_position(c_ids, p_command_ids[i]);
+        IF c IS NOT NULL THEN
+            a_status[i] := CASE WHEN c_streams[c] = p_streams[i] THEN 'duplicate' ELSE 'command_reused' END;
+            a_stream[i] := c_streams[c];
+            a_first[i] := c_first[c];
+            a_last[i] := c_last[c];
+            a_tx[i] := c_tx[c];
+            a_position[i] := c_positions[c];
+        ELSIF i > 1 AND p_command_ids[i] = ANY(p_command_ids[1:i - 1]) THEN
+            a_status[i] := 'retry';
+        ELSE
+            h := array_position(h_streams, p_streams[i]);
+            IF h IS NULL THEN
+                v_version := 0;
+                v_hash := decode(repeat('00', 32), 'hex');
+            ELSE
+                v_version := h_versions[h];
+                v_hash := h_hashes[h];
+            END IF;
+            IF p_expected[i] >= 0 AND p_expected[i] <> v_version THEN
+                a_status[i] := 'conflict';
+                a_last[i] := v_version;
+            ELSIF h IS NOT NULL AND h_last_tx[h] > v_tx THEN
+                a_status[i] := 'retry';
+            ELSE
+                FOR k IN 0 .. p_counts[i] - 1 LOOP
+                    e_count := e_count + 1;
+                    e_at[e_count] := i;
+                    e_src[e_count] := v_from + k;
+                    e_version[e_count] := v_version + k + 1;
+                    e_prev[e_count] := v_hash;
+                    v_hash := sha256(v_hash || int8send(v_version + k + 1) || p_canonical[v_from + k]);
+                    e_hash[e_count] := v_hash;
+                END LOOP;
+                a_status[i] := 'appended';
+                a_stream[i] := p_streams[i];
+                a_first[i] := v_version + 1;
+                a_last[i] := v_version + p_counts[i];
+                a_tx[i] := v_tx;
+                IF h IS NULL THEN
+                    h_count := h_count + 1;
+                    h := h_count;
+                    h_streams[h] := p_streams[i];
+                    h_categories[h] := p_categories[i];
+                END IF;
+                h_versions[h] := a_last[i];
+                h_hashes[h] := v_hash;
+                h_last_tx[h] := v_tx;
+            END IF;
+        END IF;
+        v_from := v_from + p_counts[i];
+    END LOOP;
+
+    -- The events, then the heads and the commands, in one statement.
+    IF e_count > 0 THEN
+        WITH inserted AS (
+            INSERT INTO events (tx_id, stream_id, category, stream_version, event_id, event_type,
+                                schema_version, payload, correlation_id, causation_id, command_id,
+                                actor, recorded_at, prev_hash, hash)
+            SELECT v_tx, p_streams[e.at], p_categories[e.at], e.version, p_event_ids[e.src],
+                   p_event_types[e.src], p_schema_versions[e.src], p_payloads[e.src]::json,
+                   p_correlation_ids[e.at], p_causation_ids[e.at], p_command_ids[e.at],
+                   p_actors[e.at], p_recorded_at[e.at], e.prev, e.hash
+              FROM unnest(e_at, e_src, e_version, e_prev, e_hash)
+                   WITH ORDINALITY AS e(at, src, version, prev, hash, ord)
+             ORDER BY e.ord
+            RETURNING event_id, position
+        ), last AS (
+            SELECT e.at, max(i.position) AS position
+              FROM inserted i
+              JOIN unnest(e_at, e_src) AS e(at, src) ON p_event_ids[e.src] = i.event_id
+             GROUP BY e.at
+        ), heads AS (
+            INSERT INTO streams AS s (stream_id, category, version, head_hash, last_tx)
+            SELECT u.stream, u.category, u.version, u.hash, v_tx
+              FROM unnest(h_streams, h_categories, h_versions, h_hashes, h_last_tx)
+                   AS u(stream, category, version, hash, last_tx)
+             WHERE u.last_tx = v_tx
+            ON CONFLICT (stream_id) DO UPDATE
+               SET version = excluded.version, head_hash = excluded.head_hash,
+                   last_tx = excluded.last_tx
+        ), commands AS (
+            INSERT INTO commands (command_id, stream_id, first_version, last_version, tx_id,
+                                  last_position)
+            SELECT p_command_ids[l.at], p_streams[l.at], a_first[l.at], a_last[l.at], v_tx,
+                   l.position
+              FROM last l
+             WHERE p_command_ids[l.at] IS NOT NULL
+        )
+        SELECT array_agg(l.at), array_agg(l.position) INTO r_at, r_position FROM last l;
+        FOR k IN 1 .. cardinality(r_at) LOOP
+            a_position[r_at[k]] := r_position[k];
+        END LOOP;
+    END IF;
+
+    RETURN QUERY
+        SELECT i, a_status[i], a_stream[i], a_first[i], a_last[i], a_tx[i], a_position[i]
+          FROM generate_series(1, n) i;
+END
+$$;
