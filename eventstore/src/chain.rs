@@ -14,9 +14,11 @@
 //! str(s) = len:u32be || utf8 bytes;  opt(u) = 0 | 1 || uuid[16]
 //! ```
 //!
-//! The PostgreSQL back end computes the same formula in SQL from these bytes
-//! (`sha256(prev || int8send(version) || canonical)`), so both back ends and
-//! the verifier agree byte for byte.
+//! The PostgreSQL back end computes the same formula in SQL, sent the
+//! canonical bytes before the payload (the head) and after it (the tail,
+//! the same for every event of one append), which it joins around the
+//! payload it stores (`sha256(prev || int8send(version) || head ||
+//! payload || tail)`), so both back ends and the verifier agree byte for byte.
 
 use chrono::{DateTime, Utc};
 use domain::{Hash, Metadata, NewEvent, RecordedEvent, StreamId};
@@ -35,11 +37,44 @@ fn write_canonical(
     metadata: &Metadata,
     recorded_at: DateTime<Utc>,
 ) {
-    fn text(out: &mut Vec<u8>, s: &str) {
-        // Lengths are bounded by PostgreSQL's 1 GB field limit, far below u32::MAX.
-        out.extend_from_slice(&(s.len() as u32).to_be_bytes());
-        out.extend_from_slice(s.as_bytes());
-    }
+    write_head(
+        out,
+        stream,
+        event_id,
+        event_type,
+        schema_version,
+        payload.len(),
+    );
+    out.extend_from_slice(payload.as_bytes());
+    write_tail(out, metadata, recorded_at);
+}
+
+/// A length-prefixed string.
+fn text(out: &mut Vec<u8>, s: &str) {
+    // Lengths are bounded by PostgreSQL's 1 GB field limit, far below u32::MAX.
+    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// What comes before the payload's bytes: up to its length.
+fn write_head(
+    out: &mut Vec<u8>,
+    stream: &str,
+    event_id: Uuid,
+    event_type: &str,
+    schema_version: u32,
+    payload_len: usize,
+) {
+    text(out, stream);
+    out.extend_from_slice(event_id.as_bytes());
+    text(out, event_type);
+    out.extend_from_slice(&schema_version.to_be_bytes());
+    out.extend_from_slice(&(payload_len as u32).to_be_bytes());
+}
+
+/// What comes after the payload: the metadata and the time, the same for
+/// every event of one append.
+fn write_tail(out: &mut Vec<u8>, metadata: &Metadata, recorded_at: DateTime<Utc>) {
     fn optional(out: &mut Vec<u8>, id: Option<Uuid>) {
         match id {
             Some(id) => {
@@ -49,11 +84,6 @@ fn write_canonical(
             None => out.push(0),
         }
     }
-    text(out, stream);
-    out.extend_from_slice(event_id.as_bytes());
-    text(out, event_type);
-    out.extend_from_slice(&schema_version.to_be_bytes());
-    text(out, payload);
     out.extend_from_slice(metadata.correlation_id.as_uuid().as_bytes());
     optional(out, metadata.causation_id);
     optional(out, metadata.command_id.map(|c| c.as_uuid()));
@@ -64,6 +94,31 @@ fn write_canonical(
     }
     text(out, &actor);
     out.extend_from_slice(&recorded_at.timestamp_micros().to_be_bytes());
+}
+
+/// The canonical bytes of an event about to be appended that come before
+/// its payload (see [`canonical_tail`]).
+pub fn canonical_head(stream: &StreamId, event: &NewEvent) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + stream.as_str().len() + event.event_type.len());
+    write_head(
+        &mut out,
+        stream.as_str(),
+        event.event_id.as_uuid(),
+        &event.event_type,
+        event.schema_version,
+        event.payload.as_str().len(),
+    );
+    out
+}
+
+/// The canonical bytes that follow the payload of every event of one
+/// append: `canonical = head || payload || tail`. PostgreSQL is sent these
+/// parts and joins them around the payload it stores, so that no payload
+/// travels twice.
+pub fn canonical_tail(metadata: &Metadata, recorded_at: DateTime<Utc>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96);
+    write_tail(&mut out, metadata, recorded_at);
+    out
 }
 
 /// The canonical bytes of an event about to be appended.
@@ -359,6 +414,41 @@ mod tests {
     fn a_sealed_chain_verifies() {
         assert_eq!(check(&chain(5)), Ok(5));
         assert_eq!(check(&[]), Ok(0));
+    }
+
+    #[test]
+    fn the_canonical_bytes_are_the_head_the_payload_and_the_tail() {
+        let stream: StreamId = "order-0190d6a4-6f5e-7a3b-8c1d-2e3f4a5b6c7d"
+            .parse()
+            .expect("stream");
+        let mut metadata = Metadata {
+            correlation_id: domain::CorrelationId::from_uuid(Uuid::from_u128(7)),
+            causation_id: None,
+            command_id: None,
+            actor: domain::Actor::System("test".to_owned()),
+        };
+        let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).expect("time");
+        for (n, payload) in ["{}", r#"{"note":"é ✓"}"#, &"x".repeat(70_000)]
+            .iter()
+            .enumerate()
+        {
+            let event = NewEvent {
+                event_id: domain::EventId::from_uuid(Uuid::from_u128(n as u128)),
+                event_type: "ThingHappened".to_owned(),
+                schema_version: 3,
+                payload: JsonText::trusted((*payload).to_owned()),
+            };
+            let whole = canonical_new(&stream, &event, &metadata, at);
+            let joined = [
+                canonical_head(&stream, &event),
+                payload.as_bytes().to_vec(),
+                canonical_tail(&metadata, at),
+            ]
+            .concat();
+            assert_eq!(whole, joined, "payload {n}");
+            metadata.causation_id = Some(Uuid::from_u128(9));
+            metadata.command_id = Some(domain::CommandId::from_uuid(Uuid::from_u128(11)));
+        }
     }
 
     #[test]

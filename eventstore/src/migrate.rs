@@ -57,8 +57,8 @@ pub const POSTGRES: &[Migration] = &[
     },
     Migration {
         version: 6,
-        name: "append_group",
-        sql: include_str!("../migrations/postgres/0006_append_group.sql"),
+        name: "appends",
+        sql: include_str!("../migrations/postgres/0006_appends.sql"),
     },
 ];
 

@@ -22,7 +22,7 @@ use sqlx::{Executor, PgConnection, Postgres, Row, Transaction};
 use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 
-use crate::chain::canonical_new;
+use crate::chain::{canonical_head, canonical_tail};
 use crate::row::{check_request, now_micros, sql_int, RawEvent};
 use crate::{
     migrate, AppendRequest, Appended, Batch, Counts, Direction, EventFilter, EventStore,
@@ -409,7 +409,10 @@ struct AppendCall {
     request: AppendRequest,
     event_ids: Vec<uuid::Uuid>,
     schema_versions: Vec<i32>,
-    canonical: Vec<Vec<u8>>,
+    /// The canonical bytes of each event before its payload, and those
+    /// after every event's payload: PostgreSQL joins them around the payload.
+    heads: Vec<Vec<u8>>,
+    tail: Vec<u8>,
     actor: String,
     recorded_at: chrono::DateTime<chrono::Utc>,
 }
@@ -421,10 +424,11 @@ impl AppendCall {
         Self {
             event_ids: events.iter().map(|e| e.event_id.as_uuid()).collect(),
             schema_versions: events.iter().map(|e| e.schema_version as i32).collect(),
-            canonical: events
+            heads: events
                 .iter()
-                .map(|e| canonical_new(&request.stream, e, &request.metadata, recorded_at))
+                .map(|e| canonical_head(&request.stream, e))
                 .collect(),
+            tail: canonical_tail(&request.metadata, recorded_at),
             actor: request.metadata.actor.to_string(),
             recorded_at,
             request,
@@ -447,7 +451,7 @@ impl AppendCall {
         let metadata = &self.request.metadata;
         let result = sqlx::query(
             "SELECT out_status, out_stream, out_first_version, out_last_version, out_tx_id, out_last_position
-               FROM agentos_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+               FROM agentos_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(self.request.stream.as_str())
         .bind(self.request.stream.category())
@@ -457,7 +461,8 @@ impl AppendCall {
         .bind(self.event_types().collect::<Vec<_>>())
         .bind(&self.schema_versions)
         .bind(self.payloads().collect::<Vec<_>>())
-        .bind(&self.canonical)
+        .bind(&self.heads)
+        .bind(&self.tail)
         .bind(metadata.correlation_id.as_uuid())
         .bind(metadata.causation_id)
         .bind(&self.actor)
@@ -578,7 +583,7 @@ async fn append_group(
     let calls = || group.iter().map(|(call, _)| &**call);
     let rows = sqlx::query(
         "SELECT out_at, out_status, out_stream, out_first_version, out_last_version, out_tx_id, out_last_position
-           FROM agentos_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+           FROM agentos_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(calls().map(|c| c.request.stream.as_str()).collect::<Vec<_>>())
     .bind(calls().map(|c| c.request.stream.category()).collect::<Vec<_>>())
@@ -589,7 +594,8 @@ async fn append_group(
     .bind(calls().flat_map(AppendCall::event_types).collect::<Vec<_>>())
     .bind(calls().flat_map(|c| c.schema_versions.iter().copied()).collect::<Vec<_>>())
     .bind(calls().flat_map(AppendCall::payloads).collect::<Vec<_>>())
-    .bind(calls().flat_map(|c| c.canonical.iter().map(Vec::as_slice)).collect::<Vec<_>>())
+    .bind(calls().flat_map(|c| c.heads.iter().map(Vec::as_slice)).collect::<Vec<_>>())
+    .bind(calls().map(|c| c.tail.as_slice()).collect::<Vec<_>>())
     .bind(calls().map(|c| c.request.metadata.correlation_id.as_uuid()).collect::<Vec<_>>())
     .bind(calls().map(|c| c.request.metadata.causation_id).collect::<Vec<_>>())
     .bind(calls().map(|c| c.actor.as_str()).collect::<Vec<_>>())
