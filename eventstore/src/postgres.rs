@@ -1,8 +1,11 @@
 //! The PostgreSQL back end: the system of record.
 //!
-//! Appends are one round trip to the `agentos_append` function (see the
-//! migration), in their own transaction or inside a caller's
-//! [`PgUnitOfWork`]. Global reads are gap-safe: they order by (transaction
+//! Appends are one round trip to the `agentos_append` function (migrations
+//! 0004 and 0006), inside a caller's [`PgUnitOfWork`] or in their own
+//! transaction; single appends of a few events that wait at the same time
+//! share one, written by `agentos_append_group` (see [`append_lane`]). The
+//! events' canonical bytes are sent in two parts, before and after the
+//! payload, which the database joins around the payload it stores. Global reads are gap-safe: they order by (transaction
 //! id, sequence) and stop at a horizon below which every transaction that
 //! may append to this log has finished (see migration 0004: appenders hold a
 //! marker lock, so unrelated open transactions of the cluster hold no reader
