@@ -67,7 +67,7 @@ impl StoreError {
 }
 
 /// SQLSTATE classes that mean "the server went away or refuses connections".
-fn is_unavailable_code(code: &str) -> bool {
+pub(crate) fn is_unavailable_code(code: &str) -> bool {
     code.starts_with("08") || code.starts_with("57P") || code == "53300"
 }
 

@@ -5,14 +5,16 @@
 //! transaction; single appends of a few events that wait at the same time
 //! share one, written by `agentos_append_group` (see [`append_lane`]). The
 //! events' canonical bytes are sent in two parts, before and after the
-//! payload, which the database joins around the payload it stores. Global reads are gap-safe: they order by (transaction
-//! id, sequence) and stop at a horizon below which every transaction that
-//! may append to this log has finished (see migration 0004: appenders hold a
-//! marker lock, so unrelated open transactions of the cluster hold no reader
-//! back), each one round trip to the `agentos_read_all` function (migration
-//! 0005). Tailers are woken by LISTEN/NOTIFY; the NOTIFY
-//! is sent after commit by a coalescing task, never inside the appending
-//! transaction (PostgreSQL serialises the commits of notifying transactions).
+//! payload, which the database joins around the payload it stores.
+//!
+//! Global reads are gap-safe: they order by (transaction id, sequence) and
+//! stop at a horizon below which every transaction that may append to this
+//! log has finished (see migration 0004: appenders hold a marker lock, so
+//! unrelated open transactions of the cluster hold no reader back), each one
+//! round trip to the `agentos_read_all` function (migration 0005). Tailers
+//! are woken by LISTEN/NOTIFY; the NOTIFY is sent after commit by a
+//! coalescing task, never inside the appending transaction (PostgreSQL
+//! serialises the commits of notifying transactions).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -26,6 +28,7 @@ use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 
 use crate::chain::{canonical_head, canonical_tail};
+use crate::error::is_unavailable_code;
 use crate::row::{check_request, now_micros, sql_int, RawEvent};
 use crate::{
     migrate, AppendRequest, Appended, Batch, Counts, Direction, EventFilter, EventStore,
@@ -245,9 +248,7 @@ impl PgStore {
     /// Starts a transaction in which appends and the caller's own writes
     /// commit or roll back together.
     pub async fn begin(&self) -> Result<PgUnitOfWork<'_>, StoreError> {
-        let mut tx = self.inner.pool.begin().await?;
-        // Before anything gives this transaction an id, so that readers wait for it.
-        sqlx::query(APPENDER_MARKER).execute(&mut *tx).await?;
+        let tx = begin_whole(&self.inner.pool, Some(APPENDER_MARKER)).await?;
         Ok(PgUnitOfWork {
             tx,
             store: self,
@@ -313,6 +314,38 @@ impl PgUnitOfWork<'_> {
         }
         Ok(())
     }
+}
+
+/// Begins a transaction (and runs `first` in it, if given) on a task of its
+/// own, so that a caller cancelled meanwhile cannot leave a connection in
+/// the pool inside a transaction.
+///
+/// sqlx counts a transaction only once PostgreSQL has answered its `BEGIN`;
+/// a `begin` future dropped while waiting for that answer rolls nothing back
+/// (it has nothing counted to roll back) and hands the connection back with
+/// the `BEGIN` done. Every statement later sent on it without a transaction
+/// of its own (an append, say) then joins that transaction and is lost when
+/// the session ends: an append answered but never committed. On a task of
+/// its own the begin always finishes; a transaction nobody takes is dropped
+/// there, and sqlx rolls it back before the connection is used again.
+pub async fn begin_whole(
+    pool: &PgPool,
+    first: Option<&'static str>,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        let mut tx = pool.begin().await?;
+        if let Some(statement) = first {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        Ok(tx)
+    })
+    .await
+    .unwrap_or_else(|joined| {
+        Err(sqlx::Error::Protocol(format!(
+            "beginning a transaction: {joined}"
+        )))
+    })
 }
 
 async fn migrate_postgres(pool: &PgPool) -> Result<(), StoreError> {
@@ -499,6 +532,8 @@ impl AppendCall {
             "appended" => appended(false),
             "duplicate" => appended(true),
             "retry" => Ok(None),
+            // In a group, its stream's lock was held elsewhere (see append_lane).
+            "busy" => Err(StoreError::Retry),
             "conflict" => Err(StoreError::WrongExpectedVersion {
                 stream: self.request.stream.clone(),
                 expected: self.request.expected,
@@ -535,6 +570,13 @@ impl AppendCall {
 /// under load the appends that arrive while the lanes are busy share the
 /// next commits. The lanes share one queue, and the next free lane takes
 /// what waits in it.
+///
+/// A lane never waits for a stream's lock: an append to a stream another
+/// transaction holds (a unit of work still open, say) is answered
+/// [`StoreError::Retry`] at once, and its caller makes it alone. Otherwise
+/// one slow transaction would hold up every append queued behind the
+/// lanes, and a task that holds a stream in a unit of work while it waits
+/// for a group holding that stream would wait forever.
 async fn append_lane(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>) {
     loop {
         let group = {
@@ -559,15 +601,27 @@ async fn append_lane(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>) {
             [(call, _)] => vec![call.run(&pool).await],
             _ => match append_group(&pool, &group).await {
                 Ok(answers) => answers,
-                // The statement failed (an event id already stored, say):
-                // each append is made alone, so that each gets its own answer.
-                Err(error) => {
-                    tracing::debug!(%error, appends = group.len(), "a group append failed; appending one by one");
+                // The database refused the statement, and so the whole
+                // group (an event id already stored, say): each append is
+                // made alone, so that each gets its own answer.
+                Err(sqlx::Error::Database(db))
+                    if !db.code().is_some_and(|c| is_unavailable_code(&c)) =>
+                {
+                    tracing::debug!(error = %db, appends = group.len(), "a group append was refused; appending one by one");
                     let mut answers = Vec::with_capacity(group.len());
                     for (call, _) in &group {
                         answers.push(call.run(&pool).await);
                     }
                     answers
+                }
+                // Whether the group committed is not known (the connection
+                // broke, say): it must not be appended again.
+                Err(error) => {
+                    let error = StoreError::from(error).to_string();
+                    group
+                        .iter()
+                        .map(|_| Err(StoreError::Unavailable(error.clone())))
+                        .collect()
                 }
             },
         };
@@ -578,11 +632,12 @@ async fn append_lane(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>) {
 }
 
 /// Appends a group in one statement, its own transaction; each append's
-/// answer in the group's order.
+/// answer in the group's order. An error is the statement's: an answer
+/// that cannot be read is that append's error (the group committed).
 async fn append_group(
     pool: &PgPool,
     group: &[Queued],
-) -> Result<Vec<Result<Option<Appended>, StoreError>>, StoreError> {
+) -> Result<Vec<Result<Option<Appended>, StoreError>>, sqlx::Error> {
     let calls = || group.iter().map(|(call, _)| &**call);
     let rows = sqlx::query(
         "SELECT out_at, out_status, out_stream, out_first_version, out_last_version, out_tx_id, out_last_position
@@ -608,23 +663,22 @@ async fn append_group(
     let mut answers: Vec<Option<Result<Option<Appended>, StoreError>>> =
         (0..group.len()).map(|_| None).collect();
     for row in &rows {
-        let at: i32 = row.try_get(0)?;
-        let slot = usize::try_from(at - 1)
-            .ok()
-            .and_then(|i| answers.get_mut(i))
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!("agentos_append_group answered for append {at}"))
-            })?;
-        *slot = Some(group[at as usize - 1].0.outcome(row, 1));
+        let at = row.try_get::<i32, _>(0).ok();
+        let index = at.and_then(|at| usize::try_from(at).ok()?.checked_sub(1));
+        if let Some(i) = index.filter(|&i| i < group.len()) {
+            answers[i] = Some(group[i].0.outcome(row, 1));
+        }
     }
-    answers
+    Ok(answers
         .into_iter()
         .map(|answer| {
-            answer.ok_or_else(|| {
-                StoreError::Corrupt("agentos_append_group left an append unanswered".into())
+            answer.unwrap_or_else(|| {
+                Err(StoreError::Corrupt(
+                    "agentos_append_group left an append unanswered".into(),
+                ))
             })
         })
-        .collect()
+        .collect())
 }
 
 /// Maps constraint violations of an append to what the caller can act on.
@@ -800,7 +854,11 @@ impl EventStore for PgStore {
             let attempt_once = if call.event_ids.len() > GROUPED_EVENTS {
                 call.run(&self.inner.pool).await
             } else {
-                self.grouped(&call).await
+                match self.grouped(&call).await {
+                    // Its stream was busy: it waits for the stream alone.
+                    Err(StoreError::Retry) => call.run(&self.inner.pool).await,
+                    other => other,
+                }
             };
             if let Some(appended) = attempt_once? {
                 if !appended.duplicate {

@@ -232,7 +232,9 @@ impl Db {
     /// Starts a transaction.
     pub async fn begin(&self) -> Result<Tx, ProjectionError> {
         Ok(match self {
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Postgres(pool) => {
+                Tx::Postgres(eventstore::postgres::begin_whole(pool, None).await?)
+            }
             Db::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
