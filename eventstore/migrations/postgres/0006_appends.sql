@@ -122,10 +122,11 @@ $$;
 -- aborts the statement (an event id already stored) aborts the group; the
 -- store then makes its appends one by one, so that each gets its own answer.
 --
--- The streams' locks are taken first, in stream-id order (as a unit of work
--- takes them), before the transaction is assigned an id: no stream's last
--- writer can have an id above this transaction's, so no append of a group
--- is asked to retry.
+-- The streams' locks are taken first, before the transaction is assigned an
+-- id: no stream's last writer can have an id above this transaction's, so
+-- no append of a group is asked to retry. They are only tried: an append to
+-- a stream whose lock another transaction holds is answered 'busy', and the
+-- store makes it alone, waiting for that lock on a connection of its own.
 --
 -- p_counts[i] events of append i follow those of append i - 1 in the event
 -- arrays; p_tails[i] is the end of the canonical bytes of each of its events
@@ -177,6 +178,7 @@ DECLARE
     e_prev      bytea[] := '{}';
     e_hash      bytea[] := '{}';
     e_count     int := 0;
+    v_busy      text[];
     r_at        int[];
     r_position  bigint[];
     v_from      int := 1;
@@ -186,10 +188,15 @@ DECLARE
     c           int;
 BEGIN
     -- As agentos_append: the appender marker and the streams' locks before
-    -- this transaction is assigned an id, the streams in id order.
-    PERFORM pg_advisory_xact_lock_shared(1095189334, hashtext(current_schema())),
-            count(pg_advisory_xact_lock(1095189332, hashtext(t.stream)))
-       FROM (SELECT DISTINCT s COLLATE "C" AS stream FROM unnest(p_streams) s ORDER BY 1) t;
+    -- this transaction is assigned an id. A group never waits for a
+    -- stream's lock: it would hold up every append queued behind it, and a
+    -- caller holding that lock in a transaction of its own while it waits
+    -- for a group would never see it released. A stream whose lock is
+    -- taken is busy: its appends are answered 'busy', and are made alone.
+    PERFORM pg_advisory_xact_lock_shared(1095189334, hashtext(current_schema()));
+    SELECT coalesce(array_agg(t.stream), '{}') INTO v_busy
+      FROM (SELECT DISTINCT s AS stream FROM unnest(p_streams) s) t
+     WHERE NOT pg_try_advisory_xact_lock(1095189332, hashtext(t.stream));
     v_tx := pg_current_xact_id()::text::bigint;
 
     -- The heads of the streams and the commands stored, in one statement.
@@ -211,7 +218,9 @@ BEGIN
 
     FOR i IN 1 .. n LOOP
         c := array_position(c_ids, p_command_ids[i]);
-        IF c IS NOT NULL THEN
+        IF p_streams[i] = ANY(v_busy) THEN
+            a_status[i] := 'busy';
+        ELSIF c IS NOT NULL THEN
             a_status[i] := CASE WHEN c_streams[c] = p_streams[i] THEN 'duplicate' ELSE 'command_reused' END;
             a_stream[i] := c_streams[c];
             a_first[i] := c_first[c];
