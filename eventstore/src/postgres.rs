@@ -560,20 +560,22 @@ impl AppendCall {
 }
 
 /// A lane: takes the single appends waiting when it is free and commits
-/// them in one call of `agentos_append_group` (migration 0006), a lone one
-/// with `agentos_append`.
+/// them in one call of `agentos_append_group` (migration 0006).
 ///
 /// A transaction per append costs PostgreSQL an id, a commit record and a
 /// wait for the write-ahead log's flush, and the client a round trip; with
 /// many writers that, not the append, is most of the work. A lane that finds
-/// one append waiting sends it at once, so a lone writer waits for nothing;
+/// one append waiting sends it at once (a group of one costs PostgreSQL no
+/// more than `agentos_append`), so a lone writer waits for nothing;
 /// under load the appends that arrive while the lanes are busy share the
 /// next commits. The lanes share one queue, and the next free lane takes
 /// what waits in it.
 ///
-/// A lane never waits for a stream's lock: an append to a stream another
-/// transaction holds (a unit of work still open, say) is answered
-/// [`StoreError::Retry`] at once, and its caller makes it alone. Otherwise
+/// A lane never waits for a stream's lock, even for a lone append: an
+/// append to a stream another transaction holds (a unit of work still open,
+/// say) is answered [`StoreError::Retry`] at once, and its caller makes it
+/// alone, as it does every append of a statement the database refused as a
+/// whole. Otherwise
 /// one slow transaction would hold up every append queued behind the
 /// lanes, and a task that holds a stream in a unit of work while it waits
 /// for a group holding that stream would wait forever.
@@ -597,33 +599,26 @@ async fn append_lane(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>) {
             }
             group
         };
-        let answers = match group.as_slice() {
-            [(call, _)] => vec![call.run(&pool).await],
-            _ => match append_group(&pool, &group).await {
-                Ok(answers) => answers,
-                // The database refused the statement, and so the whole
-                // group (an event id already stored, say): each append is
-                // made alone, so that each gets its own answer.
-                Err(sqlx::Error::Database(db))
-                    if !db.code().is_some_and(|c| is_unavailable_code(&c)) =>
-                {
-                    tracing::debug!(error = %db, appends = group.len(), "a group append was refused; appending one by one");
-                    let mut answers = Vec::with_capacity(group.len());
-                    for (call, _) in &group {
-                        answers.push(call.run(&pool).await);
-                    }
-                    answers
-                }
-                // Whether the group committed is not known (the connection
-                // broke, say): it must not be appended again.
-                Err(error) => {
-                    let error = StoreError::from(error).to_string();
-                    group
-                        .iter()
-                        .map(|_| Err(StoreError::Unavailable(error.clone())))
-                        .collect()
-                }
-            },
+        let answers = match append_group(&pool, &group).await {
+            Ok(answers) => answers,
+            // The database refused the statement, and so every append of it
+            // (an event id already stored, say): each is made alone by its
+            // caller, so that each gets its own answer.
+            Err(sqlx::Error::Database(db))
+                if !db.code().is_some_and(|c| is_unavailable_code(&c)) =>
+            {
+                tracing::debug!(error = %db, appends = group.len(), "a lane's appends were refused together; each is made alone");
+                group.iter().map(|_| Err(StoreError::Retry)).collect()
+            }
+            // Whether the appends committed is not known (the connection
+            // broke, say): they must not be made again.
+            Err(error) => {
+                let error = StoreError::from(error).to_string();
+                group
+                    .iter()
+                    .map(|_| Err(StoreError::Unavailable(error.clone())))
+                    .collect()
+            }
         };
         for ((_, answer), result) in group.into_iter().zip(answers) {
             let _ = answer.send(result);
@@ -855,7 +850,8 @@ impl EventStore for PgStore {
                 call.run(&self.inner.pool).await
             } else {
                 match self.grouped(&call).await {
-                    // Its stream was busy: it waits for the stream alone.
+                    // Its stream was busy, or the lane's statement was
+                    // refused as a whole: it is made alone, waiting.
                     Err(StoreError::Retry) => call.run(&self.inner.pool).await,
                     other => other,
                 }
