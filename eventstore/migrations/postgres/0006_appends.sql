@@ -120,7 +120,7 @@ $$;
 -- A command id that repeats within the group is answered 'retry' after its
 -- first: once the group commits, the retry finds it stored. An error that
 -- aborts the statement (an event id already stored) aborts the group; the
--- store then makes its appends one by one, so that each gets its own answer.
+-- store then makes each alone, so that each gets its own answer.
 --
 -- The streams' locks are taken first, before the transaction is assigned an
 -- id: no stream's last writer can have an id above this transaction's, so
@@ -130,7 +130,7 @@ $$;
 --
 -- p_counts[i] events of append i follow those of append i - 1 in the event
 -- arrays; p_tails[i] is the end of the canonical bytes of each of its events
--- (see agentos_append below). Returns one row per append, out_at = i, with
+-- (see agentos_append above). Returns one row per append, out_at = i, with
 -- agentos_append's answer.
 
 CREATE FUNCTION agentos_append_group(
