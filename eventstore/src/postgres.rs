@@ -40,8 +40,8 @@ const APPEND_ATTEMPTS: usize = 16;
 
 /// Connections that commit single appends, each taking every append waiting
 /// when it is free (see [`append_lane`]). Two on two cores: more lanes make
-/// smaller groups, each a transaction (`bench append`, 16 writers: 0.74–0.83
-/// of raw INSERTs with two lanes, 0.67–0.75 with four).
+/// smaller groups, each a transaction (`bench append`, 16 writers: four
+/// lanes made groups of 2.5–2.8 appends, two of about five; see the README).
 const APPEND_LANES: usize = 2;
 
 /// Appends of more events than this are not grouped: their rows cost more
@@ -75,9 +75,6 @@ pub struct PgConfig {
     pub schema: Option<String>,
     /// The pool's size, including the one connection held for LISTEN.
     pub max_connections: u32,
-    /// Connections that commit single appends together (see
-    /// [`append_lane`]); at least one.
-    pub append_lanes: usize,
 }
 
 impl PgConfig {
@@ -87,7 +84,6 @@ impl PgConfig {
             url: url.to_owned(),
             schema: None,
             max_connections: 20,
-            append_lanes: APPEND_LANES,
         }
     }
 }
@@ -205,14 +201,10 @@ impl PgStore {
         let schema: String = sqlx::query_scalar("SELECT current_schema()")
             .fetch_one(&pool)
             .await?;
-        Ok(Self::start(
-            pool,
-            format!("agentos_events.{schema}"),
-            config.append_lanes,
-        ))
+        Ok(Self::start(pool, format!("agentos_events.{schema}")))
     }
 
-    fn start(pool: PgPool, channel: String, lanes: usize) -> Self {
+    fn start(pool: PgPool, channel: String) -> Self {
         let (changes, _) = watch::channel(0);
         let committed = Arc::new(Notify::new());
         let (appends, queue) = mpsc::channel(4 * MAX_GROUP);
@@ -226,7 +218,7 @@ impl PgStore {
             )),
         ];
         tasks.extend(
-            (0..lanes.max(1)).map(|_| tokio::spawn(append_lane(pool.clone(), queue.clone()))),
+            (0..APPEND_LANES).map(|_| tokio::spawn(append_lane(pool.clone(), queue.clone()))),
         );
         Self {
             inner: Arc::new(Inner {
