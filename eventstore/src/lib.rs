@@ -32,6 +32,7 @@ pub mod relay;
 mod row;
 pub mod sqlite;
 mod subscription;
+mod tail;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod verify;

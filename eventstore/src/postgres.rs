@@ -11,13 +11,16 @@
 //! stop at a horizon below which every transaction that may append to this
 //! log has finished (see migration 0004: appenders hold a marker lock, so
 //! unrelated open transactions of the cluster hold no reader back), each one
-//! round trip to the `agentos_read_all` function (migration 0005). Tailers
-//! are woken by LISTEN/NOTIFY; the NOTIFY is sent after commit by a
+//! round trip to the `agentos_read_all` function (migration 0005). Once the
+//! log is followed ([`EventStore::changes`]), one task, the shared tail,
+//! makes those reads for every follower of the process and followers near
+//! the head read from its window in memory (see [`crate::tail`]). The tail
+//! is woken by LISTEN/NOTIFY; the NOTIFY is sent after commit by a
 //! coalescing task, never inside the appending transaction (PostgreSQL
 //! serialises the commits of notifying transactions).
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,6 +33,7 @@ use tokio::task::JoinHandle;
 use crate::chain::{canonical_head, canonical_tail};
 use crate::error::is_unavailable_code;
 use crate::row::{check_request, now_micros, sql_int, RawEvent};
+use crate::tail::{self, Tail, TAIL_BATCH};
 use crate::{
     migrate, AppendRequest, Appended, Batch, Counts, Direction, EventFilter, EventStore,
     StoreError, StreamHead,
@@ -101,6 +105,10 @@ struct Inner {
     committed: Arc<Notify>,
     tasks: Vec<JoinHandle<()>>,
     horizons: Continuations,
+    /// What followers of the log read from memory (see [`crate::tail`]),
+    /// and its task, started when the log is first followed.
+    tail: Arc<Tail>,
+    tail_task: OnceLock<JoinHandle<()>>,
 }
 
 /// The horizons of the full batches this store returned lately, by the
@@ -148,6 +156,9 @@ impl Continuations {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.tasks.iter().for_each(JoinHandle::abort);
+        if let Some(task) = self.tail_task.get() {
+            task.abort();
+        }
     }
 }
 
@@ -228,8 +239,17 @@ impl PgStore {
                 committed,
                 tasks,
                 horizons: Continuations::default(),
+                tail: Arc::new(Tail::new()),
+                tail_task: OnceLock::new(),
             }),
         }
+    }
+
+    /// How many global reads went to the database rather than to the
+    /// shared tail, for tests.
+    #[cfg(feature = "testing")]
+    pub fn reads_past_tail(&self) -> u64 {
+        self.inner.tail.misses()
     }
 
     /// The connection pool, for callers that keep their own tables beside the log.
@@ -823,6 +843,81 @@ pub fn read_statements(head_tx: i64) -> Vec<(&'static str, &'static str, String)
     ]
 }
 
+/// A gap-safe read of the log itself (see [`EventStore::read_all`]), going
+/// on below a horizon `horizons` remembers where it can.
+async fn read_log(
+    pool: &PgPool,
+    horizons: &Continuations,
+    after: Position,
+    limit: usize,
+    filter: &EventFilter,
+) -> Result<Batch, StoreError> {
+    let mut events = Vec::new();
+    let mut from = after;
+    if let Some(horizon) = horizons.take(after) {
+        let rows = read_query(READ_BELOW, after, limit, filter)
+            .bind(horizon)
+            .fetch_all(pool)
+            .await?;
+        for row in &rows {
+            events.push(raw_event(row, 2)?.into_recorded()?);
+        }
+        if let Some(last) = events.last().filter(|_| events.len() >= limit) {
+            let next = last.position;
+            horizons.remember(next, horizon);
+            return Ok(Batch {
+                events,
+                next,
+                beyond_horizon: false,
+            });
+        }
+        // Everything below that horizon is read: the rest lies above it.
+        from = after.max(Position::new(horizon.max(0) as u64, 0));
+    }
+    let limit = limit - events.len();
+    if limit == 0 {
+        // Asked for nothing: nothing is proven either.
+        return Ok(Batch {
+            next: from,
+            events,
+            beyond_horizon: false,
+        });
+    }
+    let rows = read_query(READ_ALL, from, limit, filter)
+        .fetch_all(pool)
+        .await?;
+    let first = rows
+        .first()
+        .ok_or_else(|| StoreError::Corrupt("agentos_read_all answered no row".into()))?;
+    let (horizon, beyond_horizon): (i64, bool) = (first.try_get(0)?, first.try_get(1)?);
+    // The one row of a read that found nothing holds no event.
+    let rows = if first.try_get::<Option<i64>, _>(2)?.is_some() {
+        &rows[..]
+    } else {
+        &rows[..0]
+    };
+    let continued = events.len();
+    for row in rows {
+        events.push(raw_event(row, 2)?.into_recorded()?);
+    }
+    if events.len() - continued >= limit {
+        let next = events.last().map_or(from, |e| e.position);
+        horizons.remember(next, horizon);
+        return Ok(Batch {
+            events,
+            next,
+            beyond_horizon: false,
+        });
+    }
+    // Short batch: everything below the horizon has been read; what
+    // waits beyond it was seen in the same snapshot.
+    Ok(Batch {
+        events,
+        next: from.max(Position::new(horizon.max(0) as u64, 0)),
+        beyond_horizon,
+    })
+}
+
 /// A random pause before attempt `attempt + 1` of an append a concurrent
 /// writer got in the way of.
 async fn retry_pause(attempt: usize) {
@@ -938,70 +1033,15 @@ impl EventStore for PgStore {
         limit: usize,
         filter: &EventFilter,
     ) -> Result<Batch, StoreError> {
-        let mut events = Vec::new();
-        let mut from = after;
-        if let Some(horizon) = self.inner.horizons.take(after) {
-            let rows = read_query(READ_BELOW, after, limit, filter)
-                .bind(horizon)
-                .fetch_all(&self.inner.pool)
-                .await?;
-            for row in &rows {
-                events.push(raw_event(row, 2)?.into_recorded()?);
-            }
-            if let Some(last) = events.last().filter(|_| events.len() >= limit) {
-                let next = last.position;
-                self.inner.horizons.remember(next, horizon);
-                return Ok(Batch {
-                    events,
-                    next,
-                    beyond_horizon: false,
-                });
-            }
-            // Everything below that horizon is read: the rest lies above it.
-            from = after.max(Position::new(horizon.max(0) as u64, 0));
+        if let Some(batch) = self.inner.tail.answer(after, limit, filter) {
+            return Ok(batch);
         }
-        let limit = limit - events.len();
-        if limit == 0 {
-            // Asked for nothing: nothing is proven either.
-            return Ok(Batch {
-                next: from,
-                events,
-                beyond_horizon: false,
-            });
+        let batch = read_log(&self.inner.pool, &self.inner.horizons, after, limit, filter).await?;
+        if batch.events.len() < limit {
+            // Caught up: the shared tail, if the log is followed, may begin here.
+            self.inner.tail.offer_start(&batch);
         }
-        let rows = read_query(READ_ALL, from, limit, filter)
-            .fetch_all(&self.inner.pool)
-            .await?;
-        let first = rows
-            .first()
-            .ok_or_else(|| StoreError::Corrupt("agentos_read_all answered no row".into()))?;
-        let (horizon, beyond_horizon): (i64, bool) = (first.try_get(0)?, first.try_get(1)?);
-        // The one row of a read that found nothing holds no event.
-        let rows = if first.try_get::<Option<i64>, _>(2)?.is_some() {
-            &rows[..]
-        } else {
-            &rows[..0]
-        };
-        let continued = events.len();
-        for row in rows {
-            events.push(raw_event(row, 2)?.into_recorded()?);
-        }
-        if events.len() - continued >= limit {
-            let next = events.last().map_or(from, |e| e.position);
-            self.inner.horizons.remember(next, horizon);
-            return Ok(Batch {
-                events,
-                next,
-                beyond_horizon: false,
-            });
-        }
-        // Short batch: everything below the horizon has been read; what
-        // waits beyond it was seen in the same snapshot.
-        Ok(Batch {
-            events,
-            next: from.max(Position::new(horizon.max(0) as u64, 0)),
-            beyond_horizon,
-        })
+        Ok(batch)
     }
 
     async fn stream_head(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
@@ -1123,8 +1163,26 @@ impl EventStore for PgStore {
         Ok(())
     }
 
+    /// Followers of the log are woken when the shared tail has read what
+    /// was committed, and read it from there.
     fn changes(&self) -> watch::Receiver<u64> {
-        self.inner.changes.subscribe()
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to run the tail on: followers read the log themselves.
+            return self.inner.changes.subscribe();
+        };
+        self.inner.tail_task.get_or_init(|| {
+            let (pool, horizons) = (self.inner.pool.clone(), Arc::new(Continuations::default()));
+            let read = move |after| {
+                let (pool, horizons) = (pool.clone(), Arc::clone(&horizons));
+                async move { read_log(&pool, &horizons, after, TAIL_BATCH, &EventFilter::all()).await }
+            };
+            runtime.spawn(tail::follow(
+                Arc::clone(&self.inner.tail),
+                self.inner.changes.subscribe(),
+                read,
+            ))
+        });
+        self.inner.tail.subscribe()
     }
 }
 

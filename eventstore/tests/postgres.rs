@@ -466,6 +466,92 @@ async fn concurrent_single_appends_share_transactions() {
         .is_intact());
 }
 
+/// Several followers with different filters, live while writers commit
+/// slowly and out of order, each get exactly what a read of the whole log
+/// gives them afterwards, and read it from the shared tail rather than
+/// each from the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn followers_share_one_tail_and_each_sees_exactly_its_events() {
+    let db = TestPostgres::new().await;
+    let store: Arc<dyn EventStore> = db.shared();
+    let filters = [
+        EventFilter::all(),
+        EventFilter::of(&["alpha"], &[]),
+        EventFilter::of(&["beta"], &[]),
+        EventFilter::of(&[], &["OtherThingHappened"]),
+    ];
+    let mut followers: Vec<Subscription> = filters
+        .iter()
+        .map(|f| Subscription::new(store.clone(), Position::START, f.clone()).with_batch_size(5))
+        .collect();
+    // Each follower reads once, finding the log empty: the tail begins there.
+    for follower in &mut followers {
+        assert!(follower
+            .next_within(Duration::from_millis(20))
+            .await
+            .expect("read")
+            .is_none());
+    }
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..6 {
+        let pg = db.store.clone();
+        writers.spawn(async move {
+            for n in 0..10 {
+                let s = stream(if (writer + n) % 2 == 0 {
+                    "alpha"
+                } else {
+                    "beta"
+                });
+                let req = request(&s, ExpectedVersion::NoStream, 1 + n % 3);
+                if writer % 2 == 0 {
+                    pg.append(req).await.expect("append");
+                    continue;
+                }
+                let mut tx = pg.begin().await.expect("begin");
+                tx.append(req).await.expect("append");
+                tokio::time::sleep(Duration::from_millis(fastrand::u64(..10))).await;
+                tx.commit().await.expect("commit");
+            }
+        });
+    }
+    // Each follower follows on a task of its own while the writers write.
+    let gatherers: Vec<_> = followers
+        .into_iter()
+        .map(|mut follower| {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while let Some(event) = follower
+                    .next_within(Duration::from_millis(500))
+                    .await
+                    .expect("follow")
+                {
+                    seen.push(event);
+                }
+                seen
+            })
+        })
+        .collect();
+    while let Some(done) = writers.join_next().await {
+        done.expect("writer");
+    }
+    let mut seen = Vec::new();
+    for gatherer in gatherers {
+        seen.push(gatherer.await.expect("follower"));
+    }
+    for (filter, seen) in filters.iter().zip(&seen) {
+        let expected = eventstore::read_to_end(&*store, filter)
+            .await
+            .expect("read");
+        assert!(!expected.is_empty());
+        assert_eq!(seen, &expected, "a follower of {filter:?}");
+    }
+    // 60 appends, each followed by four followers: without the tail every
+    // follower reads the database after every commit it is woken by.
+    let past = db.store.reads_past_tail();
+    eprintln!("{past} reads went past the tail");
+    assert!(past < 40, "{past} reads went past the tail");
+}
+
 /// Tails by sequence number alone and counts the events it would have skipped.
 async fn naive_tail(pool: sqlx::PgPool, done: Arc<AtomicBool>) -> usize {
     let mut checkpoint = naive_max(&pool).await;
