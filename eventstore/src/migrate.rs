@@ -60,6 +60,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "appends",
         sql: include_str!("../migrations/postgres/0006_appends.sql"),
     },
+    Migration {
+        version: 7,
+        name: "append_all",
+        sql: include_str!("../migrations/postgres/0007_append_all.sql"),
+    },
 ];
 
 /// SQLite's migrations.

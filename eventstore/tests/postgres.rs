@@ -552,6 +552,124 @@ async fn followers_share_one_tail_and_each_sees_exactly_its_events() {
     assert!(past < 40, "{past} reads went past the tail");
 }
 
+/// A unit of appends to several streams is one statement: only a unit the
+/// database refuses is made again the slow way (and then answers which
+/// append was refused, and appends nothing).
+#[tokio::test]
+async fn units_of_several_appends_are_one_statement_unless_refused() {
+    let db = TestPostgres::new().await;
+    let (a, b) = (stream("order"), stream("task"));
+    let answers = db
+        .store
+        .append_all(vec![
+            request(&b, ExpectedVersion::NoStream, 2),
+            request(&a, ExpectedVersion::NoStream, 1),
+        ])
+        .await
+        .expect("appended");
+    assert_eq!(answers.len(), 2);
+    assert_eq!(
+        answers[0].position.tx, answers[1].position.tx,
+        "one transaction"
+    );
+    assert_eq!(db.store.units_made_slowly(), 0);
+    match db
+        .store
+        .append_all(vec![
+            request(&stream("audit"), ExpectedVersion::NoStream, 1),
+            request(&b, ExpectedVersion::Exact(1), 1),
+        ])
+        .await
+    {
+        Err(StoreError::WrongExpectedVersion { stream, actual, .. }) => {
+            assert_eq!((stream, actual), (b.clone(), 2));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(db.store.units_made_slowly(), 1);
+    assert_eq!(db.store.counts().await.expect("counts").events, 3);
+}
+
+/// A store whose log no other store follows sends no NOTIFY for its commits
+/// (its own followers learn of them without one); once a second store (of
+/// another process, say) follows the log, it says so, and the first one's
+/// commits wake its followers at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_are_notified_once_another_store_follows_the_log() {
+    use sqlx::postgres::PgListener;
+    let db = TestPostgres::new().await;
+    let channel = format!("agentos_events.{}", db.schema);
+    let mut overheard = PgListener::connect(&eventstore::testing::database_url())
+        .await
+        .expect("listen");
+    overheard.listen(&channel).await.expect("listen");
+    // The first store follows its own log.
+    let mut own = Subscription::new(db.shared(), Position::START, EventFilter::all());
+    let s = stream("alone");
+    db.store
+        .append(request(&s, ExpectedVersion::Any, 1))
+        .await
+        .expect("append");
+    assert!(own
+        .next_within(Duration::from_secs(1))
+        .await
+        .expect("read")
+        .is_some());
+    let alone = heard(&mut overheard, 300).await;
+    assert!(
+        alone.iter().all(|p| p.contains(':')),
+        "a store followed by no other notified its commit: {alone:?}"
+    );
+
+    let mut config = eventstore::postgres::PgConfig::new(&eventstore::testing::database_url());
+    config.schema = Some(db.schema.clone());
+    let second = eventstore::postgres::PgStore::connect_with(config)
+        .await
+        .expect("a second store");
+    let mut follower = Subscription::new(
+        Arc::new(second.clone()),
+        Position::START,
+        EventFilter::of(&["alone"], &[]),
+    );
+    assert!(follower
+        .next_within(Duration::from_secs(1))
+        .await
+        .expect("read")
+        .is_some());
+    let greetings = heard(&mut overheard, 500).await;
+    assert!(
+        greetings.iter().any(|p| p.starts_with("here:")),
+        "the second store did not say it follows: {greetings:?}"
+    );
+
+    db.store
+        .append(request(&s, ExpectedVersion::Any, 1))
+        .await
+        .expect("append");
+    // Far sooner than the followers' five-second recheck.
+    let woken = follower
+        .next_within(Duration::from_secs(1))
+        .await
+        .expect("read");
+    assert!(woken.is_some(), "the second store's follower was not woken");
+    let commits = heard(&mut overheard, 300).await;
+    assert!(
+        commits.iter().any(|p| !p.contains(':')),
+        "no commit was notified: {commits:?}"
+    );
+}
+
+/// The payloads a listener hears until it hears nothing for `quiet_ms`.
+async fn heard(listener: &mut sqlx::postgres::PgListener, quiet_ms: u64) -> Vec<String> {
+    let mut payloads = Vec::new();
+    while let Ok(Ok(n)) =
+        tokio::time::timeout(Duration::from_millis(quiet_ms), listener.recv()).await
+    {
+        payloads.push(n.payload().to_owned());
+    }
+    payloads
+}
+
 /// Tails by sequence number alone and counts the events it would have skipped.
 async fn naive_tail(pool: sqlx::PgPool, done: Arc<AtomicBool>) -> usize {
     let mut checkpoint = naive_max(&pool).await;

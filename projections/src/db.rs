@@ -231,9 +231,25 @@ impl Db {
 
     /// Starts a transaction.
     pub async fn begin(&self) -> Result<Tx, ProjectionError> {
+        self.begin_with("BEGIN").await
+    }
+
+    /// Starts a transaction that writes only what can be derived again from
+    /// the event log (a read model's rows and the checkpoint they reach): on
+    /// PostgreSQL its commit does not wait for the write-ahead log's flush.
+    /// It is visible, and atomic, at once; a crash of the server may lose the
+    /// last moment's such commits, rows and checkpoint together, and the
+    /// runner applies those events again from the durable checkpoint. The
+    /// event log's own commits always wait for the flush.
+    pub async fn begin_derived(&self) -> Result<Tx, ProjectionError> {
+        self.begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+            .await
+    }
+
+    async fn begin_with(&self, begin: &'static str) -> Result<Tx, ProjectionError> {
         Ok(match self {
             Db::Postgres(pool) => {
-                Tx::Postgres(eventstore::postgres::begin_whole(pool, None).await?)
+                Tx::Postgres(eventstore::postgres::begin_whole(pool, begin).await?)
             }
             Db::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
         })

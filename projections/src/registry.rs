@@ -141,7 +141,8 @@ pub(crate) async fn advance(
     } else {
         Err(ProjectionError::Conflict(format!(
             "projection {name} generation {generation}: the checkpoint is no longer at {from}; \
-             another runner of it moved it, or replaced the generation"
+             another runner of it moved it, or replaced the generation, or the server lost its \
+             last commits in a crash (they did not wait for the flush; see Db::begin_derived)"
         )))
     }
 }

@@ -330,7 +330,7 @@ impl ProjectionRunner {
             return Ok(step);
         }
         let name = self.projection.name();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db.begin_derived().await?;
         // First, so that a second runner of this projection waits here and
         // then finds the row moved.
         registry::advance(
