@@ -1426,7 +1426,33 @@ impl EventStore for PgStore {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_schema_name;
+    use super::{valid_schema_name, Heard, Peers};
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn a_store_learns_who_follows_and_ignores_its_own_notifications() {
+        let peers = Peers::new("agentos_events.public".to_owned());
+        let own = peers.token.clone();
+        assert_eq!(peers.heard(&own), Heard::Nothing, "its own commit");
+        assert_eq!(peers.heard(&format!("here:{own}")), Heard::Nothing);
+        assert_eq!(
+            peers.heard("who:other"),
+            Heard::Nothing,
+            "not following yet"
+        );
+        assert!(!peers.followed.load(Ordering::Relaxed));
+        assert_eq!(peers.heard("other"), Heard::Commit);
+        assert_eq!(peers.heard(""), Heard::Commit, "a bare NOTIFY wakes too");
+        assert!(
+            !peers.followed.load(Ordering::Relaxed),
+            "a commit says nothing of following"
+        );
+        assert_eq!(peers.heard("here:other"), Heard::Nothing);
+        assert!(peers.followed.load(Ordering::Relaxed));
+        peers.following.store(true, Ordering::Relaxed);
+        assert_eq!(peers.heard("who:other"), Heard::Asked);
+        assert_eq!(peers.heard(&format!("who:{own}")), Heard::Nothing);
+    }
 
     #[test]
     fn schema_names_are_plain_identifiers() {
