@@ -30,6 +30,7 @@
 //! rebuild needs.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::RecordedEvent;
@@ -108,6 +109,15 @@ pub trait Projection: Send + Sync + 'static {
     /// with the physical names from `tables`; they must work on PostgreSQL
     /// and SQLite.
     fn schema(&self, tables: &Tables) -> Result<Vec<String>, ProjectionError>;
+
+    /// How long the runner may wait, once caught up, after a batch before
+    /// it applies the next: a read model that no request waits on closely
+    /// trades that much freshness for fewer, larger transactions (under
+    /// load each batch is a commit and several round trips). Nothing by
+    /// default: the next batch follows as soon as events are there.
+    fn batch_window(&self) -> Duration {
+        Duration::ZERO
+    }
 
     /// Applies one event inside the batch's transaction.
     async fn apply(

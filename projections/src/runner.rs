@@ -295,6 +295,14 @@ impl ProjectionRunner {
             }
             if applied > 0 {
                 horizon_wait = HORIZON_WAIT.0;
+                let window = self.projection.batch_window();
+                if caught_up && !window.is_zero() {
+                    // Let the next batch gather (see Projection::batch_window).
+                    tokio::select! {
+                        _ = tokio::time::sleep(window) => {}
+                        _ = self.rebuild.wake.notified() => {}
+                    }
+                }
                 continue;
             }
             if beyond_horizon {

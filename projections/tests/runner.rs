@@ -400,6 +400,51 @@ async fn a_runner_waits_without_spinning_behind_an_open_transaction() {
 }
 
 /// A store that counts global reads.
+/// A projection with a batch window gathers what arrives meanwhile into
+/// one batch: events appended one by one, faster than the window, are read
+/// and applied in a few batches, not one each, and all of them count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_window_gathers_events_into_fewer_batches() {
+    let fixture = eventstore::testing::TestPostgres::new().await;
+    let db = Db::postgres(&fixture.store);
+    let reads = Arc::new(AtomicU64::new(0));
+    let store: Arc<dyn EventStore> = Arc::new(CountingReads {
+        inner: fixture.shared(),
+        reads: Arc::clone(&reads),
+    });
+    let knobs = Arc::new(Knobs::default());
+    knobs.window_millis.store(200, Ordering::SeqCst);
+    let streams: Vec<StreamId> = (0..3).map(|_| counted_stream()).collect();
+    let first = append(&*store, &streams[0], 1).await;
+    let mut runner = spawn(&db, &store, 1, &knobs);
+    wait_for(
+        &mut runner.status,
+        Duration::from_secs(30),
+        "caught up",
+        |s| s.state == ProjectionState::Live && s.checkpoint >= first,
+    )
+    .await;
+    let before = reads.load(Ordering::SeqCst);
+    let mut last = first;
+    for n in 0..30 {
+        last = append(&*store, &streams[n % streams.len()], 1).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    wait_for(
+        &mut runner.status,
+        Duration::from_secs(30),
+        "all applied",
+        |s| s.checkpoint >= last,
+    )
+    .await;
+    let read = reads.load(Ordering::SeqCst) - before;
+    // 30 events over about 300 ms: a read after each without the window,
+    // a few reads with it.
+    assert!(read <= 10, "{read} reads for 30 events 10 ms apart");
+    assert_eq!(counts(&db).await, expected(&*store, &streams).await);
+    runner.kill().await;
+}
+
 struct CountingReads {
     inner: Arc<dyn EventStore>,
     reads: Arc<AtomicU64>,

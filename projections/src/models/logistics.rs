@@ -64,6 +64,12 @@ impl Projection for Logistics {
         2
     }
 
+    /// Purchase orders, scans and shipments change at human pace; 20 ms of freshness
+    /// for batches several times larger under load (`bench e2e`).
+    fn batch_window(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(20)
+    }
+
     fn filter(&self) -> EventFilter {
         EventFilter::of(
             &[

@@ -28,6 +28,8 @@ pub struct Knobs {
     pub slow_micros: AtomicU64,
     /// While set, events of type `Poison` fail to apply.
     pub poisoned: AtomicBool,
+    /// The projection's batch window, in milliseconds.
+    pub window_millis: AtomicU64,
 }
 
 impl Knobs {
@@ -54,6 +56,10 @@ impl Projection for StreamCounts {
 
     fn version(&self) -> u32 {
         self.version
+    }
+
+    fn batch_window(&self) -> Duration {
+        Duration::from_millis(self.knobs.window_millis.load(Ordering::SeqCst))
     }
 
     fn filter(&self) -> EventFilter {
