@@ -18,9 +18,10 @@ use tokio::sync::watch;
 use crate::{EventFilter, EventStore, StoreError};
 
 /// The longest a caught-up subscription waits without a wake-up before it reads again.
-const QUIET_RECHECK: Duration = Duration::from_secs(5);
+pub(crate) const QUIET_RECHECK: Duration = Duration::from_secs(5);
 /// The first and the longest pause while events wait behind an open transaction.
-const HORIZON_BACKOFF: (Duration, Duration) = (Duration::from_millis(2), Duration::from_millis(50));
+pub(crate) const HORIZON_BACKOFF: (Duration, Duration) =
+    (Duration::from_millis(2), Duration::from_millis(50));
 
 /// A catch-up-then-live reader of the global order.
 pub struct Subscription {

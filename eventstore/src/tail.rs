@@ -29,6 +29,10 @@ use std::time::Duration;
 use domain::{Position, RecordedEvent};
 use tokio::sync::{watch, Notify};
 
+// Without a wake-up the tail reads again after the quiet spell a
+// subscription waits (a notification from another process may be lost),
+// and behind an older open transaction it pauses as a subscription does.
+use crate::subscription::{HORIZON_BACKOFF as HORIZON_WAIT, QUIET_RECHECK};
 use crate::{Backoff, Batch, EventFilter, StoreError};
 
 /// Events the tail reads at most at a time.
@@ -42,14 +46,6 @@ const MAX_BYTES: usize = 16 << 20;
 
 /// What an event costs the window beside its payload.
 const EVENT_OVERHEAD: usize = 256;
-
-/// The longest the tail waits without a wake-up before it reads again (a
-/// notification from another process may be lost).
-const QUIET_RECHECK: Duration = Duration::from_secs(5);
-
-/// The first and the longest pause while events wait behind an older open
-/// transaction, as a [`crate::Subscription`] pauses.
-const HORIZON_WAIT: (Duration, Duration) = (Duration::from_millis(2), Duration::from_millis(50));
 
 /// A contiguous stretch of the global order: every committed event after
 /// `start` up to and including `end`, and no other.
@@ -203,6 +199,7 @@ impl Tail {
     }
 
     /// How many reads the window could not answer so far.
+    #[cfg(feature = "testing")]
     pub(crate) fn misses(&self) -> u64 {
         self.misses.load(Ordering::Relaxed)
     }

@@ -246,6 +246,8 @@ impl Db {
             .await
     }
 
+    /// `begin` is PostgreSQL's; SQLite's writer always takes its lock at
+    /// once, and the views file is not synced commit by commit anyway.
     async fn begin_with(&self, begin: &'static str) -> Result<Tx, ProjectionError> {
         Ok(match self {
             Db::Postgres(pool) => {

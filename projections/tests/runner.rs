@@ -335,13 +335,7 @@ async fn the_runner_rides_out_a_postgres_restart() {
 /// the commit (with short pauses) instead of re-reading in a tight loop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_waits_without_spinning_behind_an_open_transaction() {
-    let fixture = eventstore::testing::TestPostgres::new().await;
-    let db = Db::postgres(&fixture.store);
-    let reads = Arc::new(AtomicU64::new(0));
-    let store: Arc<dyn EventStore> = Arc::new(CountingReads {
-        inner: fixture.shared(),
-        reads: Arc::clone(&reads),
-    });
+    let (fixture, db, reads, store) = counting_postgres().await;
     let knobs = Arc::new(Knobs::default());
     let (late, early) = (counted_stream(), counted_stream());
     let ready = append(&*store, &early, 1).await;
@@ -399,19 +393,12 @@ async fn a_runner_waits_without_spinning_behind_an_open_transaction() {
     runner.kill().await;
 }
 
-/// A store that counts global reads.
 /// A projection with a batch window gathers what arrives meanwhile into
 /// one batch: events appended one by one, faster than the window, are read
 /// and applied in a few batches, not one each, and all of them count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_window_gathers_events_into_fewer_batches() {
-    let fixture = eventstore::testing::TestPostgres::new().await;
-    let db = Db::postgres(&fixture.store);
-    let reads = Arc::new(AtomicU64::new(0));
-    let store: Arc<dyn EventStore> = Arc::new(CountingReads {
-        inner: fixture.shared(),
-        reads: Arc::clone(&reads),
-    });
+    let (_fixture, db, reads, store) = counting_postgres().await;
     let knobs = Arc::new(Knobs::default());
     knobs.window_millis.store(200, Ordering::SeqCst);
     let streams: Vec<StreamId> = (0..3).map(|_| counted_stream()).collect();
@@ -445,6 +432,25 @@ async fn a_batch_window_gathers_events_into_fewer_batches() {
     runner.kill().await;
 }
 
+/// A fresh PostgreSQL schema, its database, and its store wrapped to count
+/// global reads (with the count).
+async fn counting_postgres() -> (
+    eventstore::testing::TestPostgres,
+    Db,
+    Arc<AtomicU64>,
+    Arc<dyn EventStore>,
+) {
+    let fixture = eventstore::testing::TestPostgres::new().await;
+    let db = Db::postgres(&fixture.store);
+    let reads = Arc::new(AtomicU64::new(0));
+    let store: Arc<dyn EventStore> = Arc::new(CountingReads {
+        inner: fixture.shared(),
+        reads: Arc::clone(&reads),
+    });
+    (fixture, db, reads, store)
+}
+
+/// A store that counts global reads.
 struct CountingReads {
     inner: Arc<dyn EventStore>,
     reads: Arc<AtomicU64>,
