@@ -65,6 +65,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "append_all",
         sql: include_str!("../migrations/postgres/0007_append_all.sql"),
     },
+    Migration {
+        version: 8,
+        name: "client_chains",
+        sql: include_str!("../migrations/postgres/0008_client_chains.sql"),
+    },
 ];
 
 /// SQLite's migrations.

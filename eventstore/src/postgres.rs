@@ -5,7 +5,10 @@
 //! transaction; single appends of a few events that wait at the same time
 //! share one, written by `agentos_append_group` (see [`append_lane`]). The
 //! events' canonical bytes are sent in two parts, before and after the
-//! payload, which the database joins around the payload it stores.
+//! payload, which the database joins around the payload it stores; or, for
+//! an append made alone to a stream whose head the store knows, the hash
+//! chain itself, which the database takes if that head is still the
+//! stream's (migration 0008, [`KnownHeads`]).
 //!
 //! Global reads are gap-safe: they order by (transaction id, sequence) and
 //! stop at a horizon below which every transaction that may append to this
@@ -31,13 +34,13 @@ use sqlx::{Executor, PgConnection, Postgres, Row, Transaction};
 use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 
-use crate::chain::{canonical_head, canonical_tail};
+use crate::chain::{canonical_head, canonical_tail, seal};
 use crate::error::is_unavailable_code;
 use crate::row::{check_request, now_micros, sql_int, RawEvent};
 use crate::tail::{self, Tail, TAIL_BATCH};
 use crate::{
     migrate, AppendRequest, Appended, Batch, Counts, Direction, EventFilter, EventStore,
-    StoreError, StreamHead,
+    ExpectedVersion, StoreError, StreamHead,
 };
 
 /// How many times an append is retried when a concurrent writer got in its way.
@@ -58,6 +61,9 @@ const MAX_GROUP: usize = 64;
 
 /// A group takes no further append once it holds this many events.
 const MAX_GROUP_EVENTS: usize = 256;
+
+/// Streams whose heads a store remembers at most (see [`KnownHeads`]).
+const KNOWN_HEADS: usize = 4096;
 
 /// A single append waiting for a lane, and where its answer goes (`None`:
 /// a concurrent writer got in the way; try again).
@@ -114,6 +120,91 @@ struct Inner {
     /// Units of several appends the database refused as one statement and
     /// that were then made the slow way.
     units_made_slowly: std::sync::atomic::AtomicU64,
+    /// The heads of the streams this store appended to alone lately.
+    known_heads: KnownHeads,
+}
+
+/// The heads (version, hash) of streams a store appended to lately, so that
+/// it can chain the hashes of its next append to such a stream itself and
+/// spare the database that work (migration 0008).
+///
+/// A head here may be out of date (another process appended since, or a
+/// unit of work rolled back): the database uses a chain only when the
+/// stream's head is the one it was built from, and otherwise answers
+/// 'stale', on which the head is forgotten and the append sent again,
+/// unchained. So nothing here is trusted; it only saves work when right.
+#[derive(Default)]
+struct KnownHeads {
+    heads: std::sync::Mutex<std::collections::HashMap<String, (u64, Hash)>>,
+    /// Appends the database refused as chained from a stale head.
+    #[cfg(feature = "testing")]
+    stale: std::sync::atomic::AtomicU64,
+}
+
+impl KnownHeads {
+    /// The chain of `call`'s events from the head its stream is believed to
+    /// have: a known head, or for a new stream the empty one. `None` when no
+    /// head is known that the append's expected version admits.
+    fn chain(&self, call: &AppendCall) -> Option<Chain> {
+        let request = &call.request;
+        let known = self
+            .heads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(request.stream.as_str())
+            .copied();
+        let head = match (known, request.expected) {
+            (Some(head), _) => head,
+            (None, ExpectedVersion::NoStream | ExpectedVersion::Exact(0)) => (0, Hash::ZERO),
+            (None, _) => return None,
+        };
+        if !request.expected.admits(head.0) {
+            return None;
+        }
+        let sealed = seal(
+            &request.stream,
+            head,
+            &request.events,
+            &request.metadata,
+            call.recorded_at,
+        );
+        let mut hashes = Vec::with_capacity(sealed.len() + 1);
+        hashes.push(head.1 .0.to_vec());
+        hashes.extend(sealed.iter().map(|(_, _, hash)| hash.0.to_vec()));
+        Some(Chain {
+            from: head.0,
+            hashes,
+        })
+    }
+
+    fn learn(&self, stream: &StreamId, head: (u64, Hash)) {
+        let mut heads = self
+            .heads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if heads.len() >= KNOWN_HEADS && !heads.contains_key(stream.as_str()) {
+            // Crude but bounded: the streams written to next are learnt again.
+            heads.clear();
+        }
+        heads.insert(stream.as_str().to_owned(), head);
+    }
+
+    fn forget(&self, stream: &StreamId) {
+        self.heads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(stream.as_str());
+        #[cfg(feature = "testing")]
+        self.stale
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// An append's hashes, chained by the client: the head's hash, then each
+/// event's, from the head at version `from`.
+struct Chain {
+    from: u64,
+    hashes: Vec<Vec<u8>>,
 }
 
 /// The horizons of the full batches this store returned lately, by the
@@ -249,6 +340,7 @@ impl PgStore {
                 peers,
                 tail_task: OnceLock::new(),
                 units_made_slowly: std::sync::atomic::AtomicU64::new(0),
+                known_heads: KnownHeads::default(),
             }),
         }
     }
@@ -266,6 +358,16 @@ impl PgStore {
     pub fn units_made_slowly(&self) -> u64 {
         self.inner
             .units_made_slowly
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many appends chained here the database refused as built on a
+    /// stale head (and were then sent unchained), for tests.
+    #[cfg(feature = "testing")]
+    pub fn stale_chains(&self) -> u64 {
+        self.inner
+            .known_heads
+            .stale
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
@@ -321,7 +423,7 @@ impl PgUnitOfWork<'_> {
     }
 
     async fn run(&mut self, call: &AppendCall) -> Result<Appended, StoreError> {
-        match call.run(&mut *self.tx).await? {
+        match call.run(&mut *self.tx, None).await? {
             Some(appended) => {
                 self.appended |= !appended.duplicate;
                 Ok(appended)
@@ -572,9 +674,10 @@ struct AppendCall {
     request: AppendRequest,
     event_ids: Vec<uuid::Uuid>,
     schema_versions: Vec<i32>,
-    /// The canonical bytes of each event before its payload, and those
-    /// after every event's payload: PostgreSQL joins them around the payload.
-    heads: Vec<Vec<u8>>,
+    /// The canonical bytes of each event before its payload (made when
+    /// first needed: a chained append sends none), and those after every
+    /// event's payload: PostgreSQL joins them around the payload.
+    heads: OnceLock<Vec<Vec<u8>>>,
     tail: Vec<u8>,
     actor: String,
     recorded_at: chrono::DateTime<chrono::Utc>,
@@ -587,15 +690,23 @@ impl AppendCall {
         Self {
             event_ids: events.iter().map(|e| e.event_id.as_uuid()).collect(),
             schema_versions: events.iter().map(|e| e.schema_version as i32).collect(),
-            heads: events
-                .iter()
-                .map(|e| canonical_head(&request.stream, e))
-                .collect(),
+            heads: OnceLock::new(),
             tail: canonical_tail(&request.metadata, recorded_at),
             actor: request.metadata.actor.to_string(),
             recorded_at,
             request,
         }
+    }
+
+    fn heads(&self) -> &Vec<Vec<u8>> {
+        self.heads.get_or_init(|| {
+            let stream = &self.request.stream;
+            self.request
+                .events
+                .iter()
+                .map(|e| canonical_head(stream, e))
+                .collect()
+        })
     }
 
     fn event_types(&self) -> impl Iterator<Item = &str> {
@@ -607,14 +718,19 @@ impl AppendCall {
     }
 
     /// Runs the call once; `None` means a concurrent writer got in the way.
+    /// With `known`, its hashes are chained here when the stream's head is
+    /// known, and the head it leaves is learnt (see [`KnownHeads`]).
     async fn run(
         &self,
         executor: impl Executor<'_, Database = Postgres>,
+        known: Option<&KnownHeads>,
     ) -> Result<Option<Appended>, StoreError> {
         let metadata = &self.request.metadata;
+        let chain = known.and_then(|known| known.chain(self));
         let result = sqlx::query(
-            "SELECT out_status, out_stream, out_first_version, out_last_version, out_tx_id, out_last_position
-               FROM agentos_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "SELECT out_status, out_stream, out_first_version, out_last_version, out_tx_id, out_last_position,
+                    out_head
+               FROM agentos_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(self.request.stream.as_str())
         .bind(self.request.stream.category())
@@ -624,19 +740,37 @@ impl AppendCall {
         .bind(self.event_types().collect::<Vec<_>>())
         .bind(&self.schema_versions)
         .bind(self.payloads().collect::<Vec<_>>())
-        .bind(&self.heads)
+        // A chained append needs no canonical heads: on a stale head the
+        // database answers 'stale' rather than chaining it.
+        .bind(chain.is_none().then(|| self.heads()))
         .bind(&self.tail)
         .bind(metadata.correlation_id.as_uuid())
         .bind(metadata.causation_id)
         .bind(&self.actor)
         .bind(self.recorded_at)
+        .bind(chain.as_ref().map(|c| sql_int(c.from)))
+        .bind(chain.as_ref().map(|c| &c.hashes))
         .fetch_one(executor)
         .await;
         let row = match result {
             Ok(row) => row,
             Err(error) => return map_append_error(error, &self.request),
         };
-        self.outcome(&row, 0)
+        let outcome = self.outcome(&row, 0)?;
+        if let Some(known) = known {
+            let stream = &self.request.stream;
+            match &outcome {
+                Some(appended) if !appended.duplicate => {
+                    let head: Option<Vec<u8>> = row.try_get("out_head")?;
+                    if let Some(hash) = head.as_deref().and_then(Hash::from_slice) {
+                        known.learn(stream, (appended.last_version, hash));
+                    }
+                }
+                None if row.try_get::<&str, _>(0)? == "stale" => known.forget(stream),
+                _ => {}
+            }
+        }
+        Ok(outcome)
     }
 
     /// The answer in `agentos_append`'s columns, from column `at` on.
@@ -658,7 +792,9 @@ impl AppendCall {
         match status.as_str() {
             "appended" => appended(false),
             "duplicate" => appended(true),
-            "retry" => Ok(None),
+            // Its chain was built on a stale head (see `KnownHeads`), or a
+            // transaction with a later id appended to its stream first.
+            "retry" | "stale" => Ok(None),
             // In a group, its stream's lock was held elsewhere (see append_lane).
             "busy" => Err(StoreError::Retry),
             "conflict" => Err(StoreError::WrongExpectedVersion {
@@ -823,7 +959,7 @@ fn bind_appends<'q>(
         .bind(calls().flat_map(AppendCall::payloads).collect::<Vec<_>>())
         .bind(
             calls()
-                .flat_map(|c| c.heads.iter().map(Vec::as_slice))
+                .flat_map(|c| c.heads().iter().map(Vec::as_slice))
                 .collect::<Vec<_>>(),
         )
         .bind(calls().map(|c| c.tail.as_slice()).collect::<Vec<_>>())
@@ -1151,13 +1287,14 @@ impl EventStore for PgStore {
         check_request(&request)?;
         let call = Arc::new(AppendCall::new(request));
         for attempt in 0..APPEND_ATTEMPTS {
+            let known = Some(&self.inner.known_heads);
             let attempt_once = if call.event_ids.len() > GROUPED_EVENTS {
-                call.run(&self.inner.pool).await
+                call.run(&self.inner.pool, known).await
             } else {
                 match self.grouped(&call).await {
                     // Its stream was busy, or the lane's statement was
                     // refused as a whole: it is made alone, waiting.
-                    Err(StoreError::Retry) => call.run(&self.inner.pool).await,
+                    Err(StoreError::Retry) => call.run(&self.inner.pool, known).await,
                     other => other,
                 }
             };

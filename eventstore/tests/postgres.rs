@@ -822,3 +822,104 @@ async fn sequential_scans(connection: &mut sqlx::PgConnection) -> i64 {
         .await
         .expect("scans")
 }
+
+/// A store chains the hashes of a lone append itself when it knows the
+/// stream's head (it wrote it last, or the stream is new); when another
+/// store moved the head meanwhile, that chain is refused as stale and the
+/// append is made unchained. Every chain verifies.
+#[tokio::test]
+async fn appends_chained_by_the_store_verify_and_a_stale_chain_is_sent_again_unchained() {
+    let db = TestPostgres::new().await;
+    let mut config = eventstore::postgres::PgConfig::new(&eventstore::testing::database_url());
+    config.schema = Some(db.schema.clone());
+    let other = eventstore::postgres::PgStore::connect_with(config)
+        .await
+        .expect("a second store");
+    // More than 16 events: appends made alone, not in a lane's group.
+    let s = stream("ledger");
+    db.store
+        .append(request(&s, ExpectedVersion::NoStream, 20))
+        .await
+        .expect("chained from the empty head");
+    db.store
+        .append(request(&s, ExpectedVersion::Any, 20))
+        .await
+        .expect("chained from the head it wrote");
+    assert_eq!(db.store.stale_chains(), 0);
+    other
+        .append(request(&s, ExpectedVersion::Any, 20))
+        .await
+        .expect("the head moves behind the first store's back");
+    let appended = db
+        .store
+        .append(request(&s, ExpectedVersion::Any, 20))
+        .await
+        .expect("sent again unchained");
+    assert_eq!(
+        db.store.stale_chains(),
+        1,
+        "the stale chain was refused once"
+    );
+    assert_eq!((appended.first_version, appended.last_version), (61, 80));
+    db.store
+        .append(request(&s, ExpectedVersion::Exact(80), 20))
+        .await
+        .expect("chained again");
+    assert_eq!(db.store.stale_chains(), 1);
+    let report = verify::verify_stream(&db.store, &s).await.expect("verify");
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events, 100);
+}
+
+/// What the database does with a chain a client sends: it stores that
+/// chain when it was built on the stream's head (so a wrong one is there
+/// for `verify` to find), refuses one built on another head as 'stale'
+/// and writes nothing, and refuses one that does not fit its events.
+#[tokio::test]
+async fn the_database_takes_a_clients_chain_only_from_the_streams_head() {
+    let db = TestPostgres::new().await;
+    let call = |s: String, chained_from: i64, hashes: Vec<Vec<u8>>| {
+        let pool = db.store.pool().clone();
+        async move {
+            sqlx::query(
+                "SELECT out_status, out_head FROM agentos_append($1, 'ledger', -1, NULL, \
+                 ARRAY[gen_random_uuid()], ARRAY['Posted'], ARRAY[1], ARRAY['{}'], NULL, '\\x00', \
+                 gen_random_uuid(), NULL, 'system:test', now(), $2, $3)",
+            )
+            .bind(s)
+            .bind(chained_from)
+            .bind(hashes)
+            .fetch_one(&pool)
+            .await
+            .map(|row| (row.get::<String, _>(0), row.get::<Option<Vec<u8>>, _>(1)))
+        }
+    };
+    let zero = vec![0_u8; 32];
+    let forged = vec![7_u8; 32];
+    let s = stream("ledger");
+    assert_eq!(
+        call(s.to_string(), 3, vec![zero.clone(), forged.clone()])
+            .await
+            .expect("answered"),
+        ("stale".to_owned(), None),
+        "built on version 3 of a new stream"
+    );
+    assert_eq!(db.store.counts().await.expect("counts").events, 0);
+    let error = call(s.to_string(), 0, vec![zero.clone()])
+        .await
+        .expect_err("one hash for one event is no chain");
+    assert!(
+        error
+            .to_string()
+            .contains("a chain of 1 hashes for 1 events"),
+        "{error}"
+    );
+    assert_eq!(
+        call(s.to_string(), 0, vec![zero, forged.clone()])
+            .await
+            .expect("answered"),
+        ("appended".to_owned(), Some(forged))
+    );
+    let report = verify::verify_stream(&db.store, &s).await.expect("verify");
+    assert!(!report.is_intact(), "a forged hash must not verify");
+}
