@@ -236,8 +236,13 @@ async fn measure_all(scratch: &Scratch, args: &BenchArgs) -> anyhow::Result<Meas
     let mut figures = Vec::new();
     match (args.which, scratch) {
         (Which::Append, Scratch::Postgres { .. }) => {
-            let raw = measure(16, seconds, raw_single(scratch)).await?;
-            let ours = measure(16, seconds, appends(store.clone(), 1, false)).await?;
+            let (raw, ours) = alternating(
+                16,
+                seconds,
+                raw_single(scratch),
+                appends(store.clone(), 1, false),
+            )
+            .await?;
             figures.push(
                 Figure::new(
                     "append 1 event, 16 writers, 16 categories",
@@ -247,7 +252,13 @@ async fn measure_all(scratch: &Scratch, args: &BenchArgs) -> anyhow::Result<Meas
                 )
                 .ratio_target(0.8),
             );
-            let ours = measure(16, seconds, appends(store.clone(), 1, true)).await?;
+            let (raw, ours) = alternating(
+                16,
+                seconds,
+                raw_single(scratch),
+                appends(store.clone(), 1, true),
+            )
+            .await?;
             figures.push(
                 Figure::new(
                     "append 1 event, 16 writers, one category",
@@ -257,8 +268,13 @@ async fn measure_all(scratch: &Scratch, args: &BenchArgs) -> anyhow::Result<Meas
                 )
                 .ratio_target(0.8),
             );
-            let raw = measure(4, seconds, raw_batch(scratch, 100)).await?;
-            let ours = measure(4, seconds, appends(store, 100, false)).await?;
+            let (raw, ours) = alternating(
+                4,
+                seconds,
+                raw_batch(scratch, 100),
+                appends(store, 100, false),
+            )
+            .await?;
             figures.push(
                 Figure::new(
                     "append 100-event batches, 4 writers",
@@ -270,8 +286,13 @@ async fn measure_all(scratch: &Scratch, args: &BenchArgs) -> anyhow::Result<Meas
             );
         }
         (Which::Append, Scratch::Sqlite { .. }) => {
-            let raw = measure(1, seconds, raw_batch(scratch, 100)).await?;
-            let ours = measure(1, seconds, appends(store.clone(), 100, false)).await?;
+            let (raw, ours) = alternating(
+                1,
+                seconds,
+                raw_batch(scratch, 100),
+                appends(store.clone(), 100, false),
+            )
+            .await?;
             figures.push(
                 Figure::new(
                     "append 100-event batches",
@@ -281,8 +302,8 @@ async fn measure_all(scratch: &Scratch, args: &BenchArgs) -> anyhow::Result<Meas
                 )
                 .rate_target(50_000.0),
             );
-            let raw = measure(1, seconds, raw_single(scratch)).await?;
-            let ours = measure(1, seconds, appends(store, 1, false)).await?;
+            let (raw, ours) =
+                alternating(1, seconds, raw_single(scratch), appends(store, 1, false)).await?;
             figures.push(Figure::new(
                 "append 1 event",
                 ours,
@@ -419,28 +440,79 @@ type Op = Arc<
     dyn Fn(usize, u64) -> Pin<Box<dyn Future<Output = anyhow::Result<u64>> + Send>> + Send + Sync,
 >;
 
+/// Rounds in which [`alternating`] runs the raw baseline and ours in turn.
+const ROUNDS: usize = 4;
+
+/// Events per second of the raw baseline and of ours, each run by
+/// `workers` concurrent loops for `seconds` in all, in [`ROUNDS`] turns
+/// that alternate which goes first (raw, ours, ours, raw, …).
+///
+/// Run one after the other, the second ran on a machine the first had
+/// changed: a buffer pool full of the first's dirty pages, a checkpoint
+/// the first's write-ahead log had brought on, and the drift of a shared
+/// machine over the seconds between them; the ratio moved with the order.
+/// Alternating spreads all of that over both.
+async fn alternating(
+    workers: usize,
+    seconds: f64,
+    raw: Op,
+    ours: Op,
+) -> anyhow::Result<(f64, f64)> {
+    let turn = seconds / ROUNDS as f64;
+    let (mut raw_done, mut ours_done) = ((0, 0.0), (0, 0.0));
+    let mut rounds = (0_u64, 0_u64);
+    for round in 0..ROUNDS {
+        for raw_turn in [round % 2 == 0, round % 2 == 1] {
+            if raw_turn {
+                let (events, took) = run_for(workers, turn, &raw, &mut rounds.0).await?;
+                raw_done = (raw_done.0 + events, raw_done.1 + took);
+            } else {
+                let (events, took) = run_for(workers, turn, &ours, &mut rounds.1).await?;
+                ours_done = (ours_done.0 + events, ours_done.1 + took);
+            }
+        }
+    }
+    let rate = |(events, took): (u64, f64)| events as f64 / took;
+    Ok((rate(raw_done), rate(ours_done)))
+}
+
 /// Runs `op` in `workers` concurrent loops for `seconds`; events per second.
 async fn measure(workers: usize, seconds: f64, op: Op) -> anyhow::Result<f64> {
+    let (events, took) = run_for(workers, seconds, &op, &mut 0).await?;
+    Ok(events as f64 / took)
+}
+
+/// Runs `op` in `workers` concurrent loops for `seconds`, numbering each
+/// worker's calls on from `*rounds` (so that turns go on where the last
+/// one stopped); the events done and the seconds taken.
+async fn run_for(
+    workers: usize,
+    seconds: f64,
+    op: &Op,
+    rounds: &mut u64,
+) -> anyhow::Result<(u64, f64)> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
+    let first = *rounds;
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..workers {
         let op = op.clone();
         tasks.spawn(async move {
-            let mut events = 0;
-            let mut round = 0;
+            let (mut events, mut round) = (0, first);
             while Instant::now() < deadline {
                 events += op(worker, round).await?;
                 round += 1;
             }
-            Ok::<_, anyhow::Error>(events)
+            Ok::<_, anyhow::Error>((events, round))
         });
     }
     let mut total = 0;
     while let Some(done) = tasks.join_next().await {
-        total += done??;
+        let (events, round) = done??;
+        total += events;
+        *rounds = (*rounds).max(round);
     }
-    Ok(total as f64 / started.elapsed().as_secs_f64())
+    Ok((total, started.elapsed().as_secs_f64()))
 }
 
 /// Times one run of `work`, which returns how many events it handled.

@@ -19,7 +19,10 @@
 --
 -- The loop of the unchained path is one statement per event: the hashes are
 -- kept in one array, headed by the stream's head, so that event i's previous
--- hash is element i and its own element i + 1.
+-- hash is element i and its own element i + 1. Two statements of every
+-- append went too: the two locks are taken in one, and the last position
+-- is the sequence's current value rather than the maximum of the inserted
+-- rows gathered by a CTE.
 --
 -- The new answer column out_head is the stream's head hash after an append
 -- ('appended'): what the client chains its next append to the stream from.
@@ -54,8 +57,8 @@ BEGIN
 
     -- Mark this transaction as one that may append to this schema's log, and
     -- serialise appends to this stream, both before a transaction id is assigned.
-    PERFORM pg_advisory_xact_lock_shared(1095189334, hashtext(current_schema()));
-    PERFORM pg_advisory_xact_lock(1095189332, hashtext(p_stream));
+    PERFORM pg_advisory_xact_lock_shared(1095189334, hashtext(current_schema())),
+            pg_advisory_xact_lock(1095189332, hashtext(p_stream));
 
     IF p_command_id IS NOT NULL THEN
         SELECT c.stream_id, c.first_version, c.last_version, c.tx_id, c.last_position
@@ -102,20 +105,19 @@ BEGIN
     END IF;
     v_hash := v_hashes[v_count + 1];
 
-    WITH inserted AS (
-        INSERT INTO events (tx_id, stream_id, category, stream_version, event_id, event_type,
-                            schema_version, payload, correlation_id, causation_id, command_id,
-                            actor, recorded_at, prev_hash, hash)
-        SELECT out_tx_id, p_stream, p_category, v_version + e.ord, e.event_id, e.event_type,
-               e.schema_version, e.payload::json, p_correlation_id, p_causation_id, p_command_id,
-               p_actor, p_recorded_at, e.prev_hash, e.hash
-          FROM unnest(p_event_ids, p_event_types, p_schema_versions, p_payloads,
-                      v_hashes[1:v_count], v_hashes[2:v_count + 1])
-               WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, prev_hash, hash, ord)
-         ORDER BY e.ord
-        RETURNING position
-    )
-    SELECT max(position) INTO out_last_position FROM inserted;
+    INSERT INTO events (tx_id, stream_id, category, stream_version, event_id, event_type,
+                        schema_version, payload, correlation_id, causation_id, command_id,
+                        actor, recorded_at, prev_hash, hash)
+    SELECT out_tx_id, p_stream, p_category, v_version + e.ord, e.event_id, e.event_type,
+           e.schema_version, e.payload::json, p_correlation_id, p_causation_id, p_command_id,
+           p_actor, p_recorded_at, e.prev_hash, e.hash
+      FROM unnest(p_event_ids, p_event_types, p_schema_versions, p_payloads,
+                  v_hashes[1:v_count], v_hashes[2:v_count + 1])
+           WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, prev_hash, hash, ord)
+     ORDER BY e.ord;
+    -- The rows took their positions in order, so the last position is the
+    -- last one this session drew from the log's sequence.
+    out_last_position := currval('events_position_seq');
 
     IF v_version = 0 THEN
         INSERT INTO streams (stream_id, category, version, head_hash, last_tx)
