@@ -2,9 +2,9 @@
 --
 -- agentos_append chained every event itself: a PL/pgSQL loop of three
 -- statements per event (the previous hash kept, the SHA-256 of the joined
--- canonical bytes, the hash kept). For a 100-event append that loop cost
--- about a quarter of the call, and the call as a whole about 1.8 times a
--- raw INSERT of its rows.
+-- canonical bytes, the hash kept). Timed in one session, that loop took
+-- 0.37-0.43 ms for 100 events, beside about 0.7 ms for the INSERT of their
+-- rows; `bench append` had 100-event appends at 0.54-0.77 of raw INSERTs.
 --
 -- Now a client that knows the stream's head (the version and hash it last
 -- wrote there, say) sends the chain it built from that head: p_chained_from
