@@ -23,6 +23,8 @@
 //! serialises the commits of notifying transactions).
 
 use std::str::FromStr;
+#[cfg(feature = "testing")]
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -119,7 +121,8 @@ struct Inner {
     peers: Arc<Peers>,
     /// Units of several appends the database refused as one statement and
     /// that were then made the slow way.
-    units_made_slowly: std::sync::atomic::AtomicU64,
+    #[cfg(feature = "testing")]
+    units_made_slowly: AtomicU64,
     /// The heads of the streams this store appended to alone lately.
     known_heads: KnownHeads,
 }
@@ -138,7 +141,7 @@ struct KnownHeads {
     heads: std::sync::Mutex<std::collections::HashMap<String, (u64, Hash)>>,
     /// Appends the database refused as chained from a stale head.
     #[cfg(feature = "testing")]
-    stale: std::sync::atomic::AtomicU64,
+    stale: AtomicU64,
 }
 
 impl KnownHeads {
@@ -195,8 +198,7 @@ impl KnownHeads {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(stream.as_str());
         #[cfg(feature = "testing")]
-        self.stale
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stale.fetch_add(1, AtomicOrdering::Relaxed);
     }
 }
 
@@ -339,7 +341,8 @@ impl PgStore {
                 tail: Arc::new(Tail::new()),
                 peers,
                 tail_task: OnceLock::new(),
-                units_made_slowly: std::sync::atomic::AtomicU64::new(0),
+                #[cfg(feature = "testing")]
+                units_made_slowly: AtomicU64::new(0),
                 known_heads: KnownHeads::default(),
             }),
         }
@@ -356,19 +359,14 @@ impl PgStore {
     /// made the slow way, for tests.
     #[cfg(feature = "testing")]
     pub fn units_made_slowly(&self) -> u64 {
-        self.inner
-            .units_made_slowly
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.units_made_slowly.load(AtomicOrdering::Relaxed)
     }
 
     /// How many appends chained here the database refused as built on a
     /// stale head (and were then sent unchained), for tests.
     #[cfg(feature = "testing")]
     pub fn stale_chains(&self) -> u64 {
-        self.inner
-            .known_heads
-            .stale
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.known_heads.stale.load(AtomicOrdering::Relaxed)
     }
 
     /// The connection pool, for callers that keep their own tables beside the log.
@@ -1286,8 +1284,8 @@ impl EventStore for PgStore {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
         check_request(&request)?;
         let call = Arc::new(AppendCall::new(request));
+        let known = Some(&self.inner.known_heads);
         for attempt in 0..APPEND_ATTEMPTS {
-            let known = Some(&self.inner.known_heads);
             let attempt_once = if call.event_ids.len() > GROUPED_EVENTS {
                 call.run(&self.inner.pool, known).await
             } else {
@@ -1339,9 +1337,10 @@ impl EventStore for PgStore {
             }
             return Ok(answers.into_iter().flatten().collect());
         }
+        #[cfg(feature = "testing")]
         self.inner
             .units_made_slowly
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(1, AtomicOrdering::Relaxed);
         for attempt in 0..APPEND_ATTEMPTS {
             let mut work = self.begin().await?;
             let mut answers: Vec<Option<Appended>> = vec![None; calls.len()];

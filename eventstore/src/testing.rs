@@ -48,6 +48,16 @@ impl TestPostgres {
     pub fn shared(&self) -> Arc<dyn EventStore> {
         Arc::new(self.store.clone())
     }
+
+    /// Another store on the same log, with a pool of its own: what a
+    /// second process would open.
+    pub async fn another_store(&self) -> PgStore {
+        let mut config = PgConfig::new(&database_url());
+        config.schema = Some(self.schema.clone());
+        PgStore::connect_with(config)
+            .await
+            .expect("a second store on the same log")
+    }
 }
 
 impl Drop for TestPostgres {

@@ -621,11 +621,7 @@ async fn commits_are_notified_once_another_store_follows_the_log() {
         "a store followed by no other notified its commit: {alone:?}"
     );
 
-    let mut config = eventstore::postgres::PgConfig::new(&eventstore::testing::database_url());
-    config.schema = Some(db.schema.clone());
-    let second = eventstore::postgres::PgStore::connect_with(config)
-        .await
-        .expect("a second store");
+    let second = db.another_store().await;
     let mut follower = Subscription::new(
         Arc::new(second.clone()),
         Position::START,
@@ -830,11 +826,7 @@ async fn sequential_scans(connection: &mut sqlx::PgConnection) -> i64 {
 #[tokio::test]
 async fn appends_chained_by_the_store_verify_and_a_stale_chain_is_sent_again_unchained() {
     let db = TestPostgres::new().await;
-    let mut config = eventstore::postgres::PgConfig::new(&eventstore::testing::database_url());
-    config.schema = Some(db.schema.clone());
-    let other = eventstore::postgres::PgStore::connect_with(config)
-        .await
-        .expect("a second store");
+    let other = db.another_store().await;
     // More than 16 events: appends made alone, not in a lane's group.
     let s = stream("ledger");
     db.store
